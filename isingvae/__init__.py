@@ -1,0 +1,29 @@
+"""isingvae: Monte Carlo data, variational autoencoders and exact references for the 2D Ising model.
+
+The package is cut by concept:
+
+- :mod:`isingvae.exact`: exact results (Onsager, Kaufman's finite torus, enumeration);
+- :mod:`isingvae.mc`: Monte Carlo sampling (checkerboard Metropolis, Wolff clusters);
+- :mod:`isingvae.cli`: the ``isingvae`` command.
+
+Importing the package is cheap: no TensorFlow, no numba compilation.  Submodules
+load on first attribute access (``isingvae.exact``) or on explicit import.
+
+>>> import isingvae
+>>> round(isingvae.exact.critical_temperature(), 5)
+2.26919
+"""
+
+import importlib
+
+from isingvae._version import __version__
+
+__all__ = ["__version__", "exact", "mc"]
+
+_LAZY_SUBMODULES = {"exact", "mc", "errors", "cli"}
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
