@@ -1,0 +1,68 @@
+"""xoshiro256** inside numba, and the seeding of independent streams.
+
+Every Markov chain (or block of 64 multi-spin-coded chains, row by row) owns a
+private xoshiro256** stream (Blackman & Vigna, "Scrambled linear pseudorandom
+number generators", ACM TOMS 47, 36 (2021)).  A stream's 256-bit state is four
+``uint64`` words taken from :class:`numpy.random.SeedSequence`; the stream for
+key ``(tag, *index)`` is the one numpy calls
+``SeedSequence(seed, spawn_key=(tag, *index))``, the same child that nested
+``SeedSequence(seed).spawn(...)`` calls would produce.  Because each stream is
+tied to a fixed piece of the lattice, the numbers drawn do not depend on how
+the work is split between threads.
+
+The generator is written as a pure function of the four state words so that
+numba keeps them in registers inside the hot loops.
+"""
+
+import numba
+import numpy as np
+
+_U5 = np.uint64(5)
+_U7 = np.uint64(7)
+_U57 = np.uint64(57)
+_U9 = np.uint64(9)
+_U17 = np.uint64(17)
+_U45 = np.uint64(45)
+_U19 = np.uint64(19)
+
+# Stream tags: the first element of the spawn key, so that samplers built with
+# the same seed draw from unrelated streams.
+TAG_METROPOLIS = 1
+TAG_METROPOLIS_INIT = 2
+TAG_WOLFF = 3
+TAG_WOLFF_INIT = 4
+
+
+@numba.njit(inline="always")
+def next_u64(s0, s1, s2, s3):
+    """One xoshiro256** step: returns ``(output, s0, s1, s2, s3)``."""
+    x = s1 * _U5
+    out = ((x << _U7) | (x >> _U57)) * _U9
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << _U45) | (s3 >> _U19)
+    return out, s0, s1, s2, s3
+
+
+def stream_states(seed, key, n):
+    """State words of ``n`` consecutive streams under one spawn key.
+
+    Returns a ``(n, 4)`` ``uint64`` array: row ``r`` seeds the stream of
+    sub-index ``r`` below ``key``.  A state of four zero words (impossible in
+    practice) is replaced, as xoshiro forbids it.
+    """
+    words = np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))
+    state = words.generate_state(4 * n, np.uint64).reshape(n, 4)
+    zero = ~state.any(axis=1)
+    state[zero, 0] = np.uint64(0x9E3779B97F4A7C15)
+    return state
+
+
+def random_words(seed, key, shape):
+    """Uniform random ``uint64`` words of the given shape (for initial states)."""
+    gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+    return gen.integers(0, np.iinfo(np.uint64).max, size=shape, dtype=np.uint64, endpoint=True)

@@ -1,0 +1,65 @@
+"""Argument checks shared by the samplers: each raises :class:`InputError` naming the value."""
+
+import math
+import numbers
+
+import numpy as np
+
+from isingvae.errors import InputError
+
+
+def lattice_size(L):
+    """An even integer ``L >= 4`` (the checkerboard needs an even torus)."""
+    if isinstance(L, bool) or not isinstance(L, numbers.Integral):
+        raise InputError(f"L must be an even integer >= 4, got {L!r}")
+    L = int(L)
+    if L < 4 or L % 2:
+        raise InputError(f"L must be an even integer >= 4 (odd L breaks the checkerboard), got {L}")
+    return L
+
+
+def temperatures(T):
+    """A non-empty 1-d float64 array of positive, finite temperatures."""
+    try:
+        t = np.atleast_1d(np.asarray(T, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise InputError(f"temperatures must be positive finite numbers, got {T!r}") from None
+    if t.ndim != 1 or t.size == 0:
+        raise InputError(f"temperatures must be a non-empty 1-d list, got shape {t.shape}")
+    bad = ~np.isfinite(t) | (t <= 0)
+    if bad.any():
+        raise InputError(f"temperatures must be positive and finite, got {t[bad][0]!r}")
+    return t
+
+
+def count(name, value, lo=1):
+    """An integer ``>= lo``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+        raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def seed(value):
+    """A non-negative integer seed, as :class:`numpy.random.SeedSequence` accepts."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InputError(f"seed must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def real(name, value, positive=False):
+    """A finite float (strictly positive when asked)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(x) or (positive and x <= 0):
+        kind = "positive and finite" if positive else "finite"
+        raise InputError(f"{name} must be {kind}, got {value!r}")
+    return x
+
+
+def choice(name, value, options):
+    """One of a fixed set of strings."""
+    if value not in options:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return value

@@ -1,0 +1,208 @@
+"""Checkerboard multi-spin-coded Metropolis: exactness, reproducibility, input checks."""
+
+import numba
+import numpy as np
+import pytest
+from _mc_helpers import check_against_enumeration, chi_square_em, run_series
+
+from isingvae import exact
+from isingvae.errors import InputError
+from isingvae.mc import Metropolis, metropolis
+from isingvae.mc import observables as obs
+from isingvae.mc.autocorr import jackknife, mean_and_error
+
+TC = exact.critical_temperature()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"L": 5}, "5"),
+        ({"L": 2}, "2"),
+        ({"L": 7}, "7"),
+        ({"L": 4.5}, "4.5"),
+        ({"temperatures": [2.0, 0.0]}, "0.0"),
+        ({"temperatures": [-1.0]}, "-1.0"),
+        ({"temperatures": [float("nan")]}, "nan"),
+        ({"temperatures": [float("inf")]}, "inf"),
+        ({"chains": 0}, "0"),
+        ({"chains": 2.5}, "2.5"),
+        ({"seed": -3}, "-3"),
+        ({"h": float("nan")}, "nan"),
+        ({"start": "warm"}, "warm"),
+        ({"parallel": "gpu"}, "gpu"),
+    ],
+)
+def test_bad_input_names_the_value(kwargs, fragment):
+    args = {"L": 4, "temperatures": [2.0], "chains": 3, "seed": 0, **kwargs}
+    with pytest.raises(InputError, match=r"^[^\n]*$") as info:
+        Metropolis(**args)
+    assert fragment in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_keyword_only():
+    with pytest.raises(TypeError):
+        Metropolis(4, [2.0], 3, 0)
+
+
+@pytest.mark.parametrize("chains", [1, 63, 64, 70, 130])
+def test_shapes_and_padding(chains):
+    sim = Metropolis(L=6, temperatures=[1.0, 2.5, 6.0], chains=chains, seed=3)
+    sim.sweep(7)
+    s = sim.spins
+    assert s.shape == (3, chains, 6, 6) and s.dtype == np.int8
+    assert set(np.unique(s).tolist()) <= {-1, 1}
+    e, m = sim.observables()
+    assert e.shape == m.shape == (3, chains)
+    np.testing.assert_allclose(e, obs.energy(s))
+    np.testing.assert_allclose(m, obs.magnetization(s))
+    # padding bits of the last word are never flipped (they start up)
+    state = sim.get_state()
+    pad = ~sim._valid[-1]
+    assert np.all(state["words"][:, -1] & pad == pad)
+
+
+def test_cold_start_and_set_spins():
+    sim = Metropolis(L=4, temperatures=[2.0], chains=70, seed=0, start="cold")
+    assert (sim.spins == 1).all()
+    np.testing.assert_allclose(sim.energy, -2.0)
+    rng = np.random.default_rng(0)
+    new = rng.choice(np.array([-1, 1], np.int8), size=(1, 70, 4, 4))
+    sim.set_spins(new)
+    np.testing.assert_array_equal(sim.spins, new)
+    with pytest.raises(InputError):
+        sim.set_spins(new[:, :3])
+
+
+@pytest.mark.parametrize("parallel", ["pairs", "rows"])
+def test_identical_for_any_thread_count_and_strategy(parallel, monkeypatch):
+    monkeypatch.setattr(metropolis, "_SERIAL_WORDS", 0)  # small job, threads anyway
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            numba.set_num_threads(n)
+            sim = Metropolis(L=8, temperatures=[1.8, 2.4, 3.1], chains=130, seed=11)
+            sim.parallel = parallel
+            sim.sweep(9)
+            results.append(sim.spins)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(results[0], results[1])
+    other = Metropolis(L=8, temperatures=[1.8, 2.4, 3.1], chains=130, seed=11)
+    other.parallel = "rows" if parallel == "pairs" else "pairs"
+    other.sweep(9)
+    np.testing.assert_array_equal(results[0], other.spins)
+
+
+def test_field_kernel_identical_across_strategies(monkeypatch):
+    monkeypatch.setattr(metropolis, "_SERIAL_WORDS", 0)
+    a = Metropolis(L=6, temperatures=[2.0, 3.0], chains=65, seed=2, h=0.4, parallel="pairs")
+    b = Metropolis(L=6, temperatures=[2.0, 3.0], chains=65, seed=2, h=0.4, parallel="rows")
+    a.sweep(5)
+    b.sweep(5)
+    np.testing.assert_array_equal(a.spins, b.spins)
+
+
+def test_seeds_differ_and_repeat():
+    def spins(seed):
+        sim = Metropolis(L=8, temperatures=[2.5], chains=64, seed=seed)
+        sim.sweep(3)
+        return sim.spins
+
+    np.testing.assert_array_equal(spins(5), spins(5))
+    assert (spins(5) != spins(6)).any()
+
+
+def test_state_resumes_bit_identically():
+    full = Metropolis(L=8, temperatures=[2.0, 2.6], chains=70, seed=4)
+    full.sweep(10)
+    part = Metropolis(L=8, temperatures=[2.0, 2.6], chains=70, seed=4)
+    part.sweep(4)
+    state = part.get_state()
+    resumed = Metropolis(L=8, temperatures=[2.0, 2.6], chains=70, seed=4)
+    resumed.set_state(state)
+    resumed.sweep(6)
+    np.testing.assert_array_equal(full.spins, resumed.spins)
+    assert resumed.sweeps_done == 10
+    bad = dict(state, rng=state["rng"][:1])
+    with pytest.raises(InputError):
+        resumed.set_state(bad)
+
+
+def test_progress_does_not_change_result(capsys):
+    a = Metropolis(L=4, temperatures=[2.0], chains=8, seed=1)
+    b = Metropolis(L=4, temperatures=[2.0], chains=8, seed=1)
+    a.sweep(50)
+    b.sweep(50, progress=True)
+    np.testing.assert_array_equal(a.spins, b.spins)
+    assert "sweeps" in capsys.readouterr().err
+
+
+def test_against_enumeration_L4():
+    temps = [1.5, TC, 3.0]
+    sim = Metropolis(L=4, temperatures=temps, chains=256, seed=20)
+    e, m = run_series(sim, 200, 2000)
+    check_against_enumeration(e, m, 4, temps)
+
+
+def test_against_enumeration_with_field():
+    temps = [1.8, 2.5, 4.0]
+    sim = Metropolis(L=4, temperatures=temps, chains=256, seed=21, h=0.3)
+    e, m = run_series(sim, 200, 2000)
+    check_against_enumeration(e, m, 4, temps, h=0.3, abs_m=False)
+
+
+def test_antiferromagnet_at_zero_field_is_the_staggered_ferromagnet():
+    # J < 0 goes through the generic kernel; on a bipartite torus its energies
+    # match the ferromagnet's (gauge transformation)
+    temps = [2.0, 3.0]
+    sim = Metropolis(L=4, temperatures=temps, chains=256, seed=22, J=-1.0)
+    e, _ = run_series(sim, 200, 1500)
+    for t, T in enumerate(temps):
+        val, err = mean_and_error(e[:, t])
+        ref = exact.enumerate_lattice(4, T).energy
+        assert abs(val - ref) < 4 * err
+
+
+def test_against_kaufman_L16():
+    temps = [2.0, TC, 2.6]
+    sim = Metropolis(L=16, temperatures=temps, chains=128, seed=23)
+    e, _ = run_series(sim, 500, 3000)
+    for t, T in enumerate(temps):
+        ref = exact.finite_lattice(16, T)
+        val, err = mean_and_error(e[:, t])
+        assert abs(val - ref.energy) < 4 * err, (T, val, err, ref.energy)
+        c, cerr = jackknife(lambda x, T=T: obs.specific_heat(x, T, 256), e[:, t])
+        assert abs(c - ref.specific_heat) < 4 * cerr, (T, c, cerr, ref.specific_heat)
+
+
+@pytest.mark.parametrize(("T", "h"), [(2.5, 0.0), (1.9, 0.0), (2.2, 0.25)])
+def test_stationary_distribution_chi_square(T, h):
+    # many chains, records 8 sweeps apart (several tau at L = 4): nearly independent
+    sim = Metropolis(L=4, temperatures=[T], chains=2048, seed=24, h=h)
+    sim.sweep(100)
+    es, ms = [], []
+    for _ in range(20):
+        sim.sweep(8)
+        e, m = sim.observables()
+        es.append(e)
+        ms.append(m)
+    p = chi_square_em(np.array(es), np.array(ms), 4, T, h=h, fold=h == 0)
+    assert p > 1e-4, p
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_not_trapped_in_zero_cost_cycles(fast):
+    # diagonal stripes of width 2: every spin has two aligned neighbours (Delta E = 0).
+    # Always accepting such flips would alternate the state with its mirror for ever.
+    L = 8
+    i, j = np.indices((L, L))
+    stripes = np.where((i + j) % 4 < 2, 1, -1).astype(np.int8)
+    sim = Metropolis(L=L, temperatures=[1.0], chains=64, seed=9)
+    sim._fast = fast  # white box: the generic (any J, h) kernel must behave the same
+    sim.set_spins(np.broadcast_to(stripes, (1, 64, L, L)))
+    np.testing.assert_allclose(sim.energy, 0.0)
+    sim.sweep(200)
+    assert (sim.energy < -1.0).mean() > 0.9
