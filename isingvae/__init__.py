@@ -4,6 +4,9 @@ The package is cut by concept:
 
 - :mod:`isingvae.exact`: exact results (Onsager, Kaufman's finite torus, enumeration);
 - :mod:`isingvae.mc`: Monte Carlo sampling (checkerboard Metropolis, Wolff clusters);
+- :mod:`isingvae.storage`: the HDF5 layout, validated reading and atomic writing;
+- :mod:`isingvae.generate`: resumable, reproducible dataset generation;
+- :mod:`isingvae.data`: datasets for learning (splits by chain, augmentation, tf.data);
 - :mod:`isingvae.cli`: the ``isingvae`` command.
 
 Importing the package is cheap: no TensorFlow, no numba compilation.  Submodules
@@ -18,9 +21,9 @@ import importlib
 
 from isingvae._version import __version__
 
-__all__ = ["__version__", "exact", "mc"]
+__all__ = ["__version__", "data", "exact", "generate", "mc", "storage"]
 
-_LAZY_SUBMODULES = {"exact", "mc", "errors", "cli"}
+_LAZY_SUBMODULES = {"cli", "data", "errors", "exact", "generate", "mc", "progress", "storage"}
 
 
 def __getattr__(name):

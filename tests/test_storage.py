@@ -1,0 +1,98 @@
+"""The HDF5 layout: round trip, validation of foreign and damaged files, atomic writes."""
+
+import h5py
+import numpy as np
+import pytest
+
+from isingvae import storage
+from isingvae.errors import InputError
+
+
+def _columns(n=12, L=4, seed=0):
+    rng = np.random.default_rng(seed)
+    spins = rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, L, L))
+    m = spins.mean(axis=(1, 2))
+    e = -(spins * (np.roll(spins, 1, 1) + np.roll(spins, 1, 2))).mean(axis=(1, 2))
+    return dict(spins=spins, temperature=np.repeat([1.5, 3.0], n // 2), energy=e,
+                magnetization=m, chain=np.arange(n) // 3)
+
+
+def _write(path, **over):
+    cols = _columns()
+    cols.update(over)
+    return storage.write_ising_file(path, L=4, J=1.0, h=0.0, seed=7, algorithm="metropolis",
+                                    attrs={"thinning_sweeps": [3, 4], "note": {"a": 1}},
+                                    **cols)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lzf", None])
+def test_round_trip_and_schema(tmp_path, compression):
+    path = tmp_path / "d.h5"
+    cols = _columns()
+    storage.write_ising_file(path, L=4, J=1.0, h=0.0, seed=7, algorithm="metropolis",
+                             compression=compression, **cols)
+    header = storage.read_header(path)
+    assert (header.L, header.seed, header.algorithm, header.n) == (4, 7, "metropolis", 12)
+    with storage.open_ising_file(path) as f:
+        assert f.attrs["format"] == "isingvae/ising2d"
+        assert f.attrs["format_version"] == 1
+        for name, (dtype, ndim) in storage.DATASETS.items():
+            assert f[name].dtype == dtype and f[name].ndim == ndim
+            np.testing.assert_array_equal(f[name][...], cols[name])
+        assert f["spins"].chunks is not None
+        assert f["spins"].compression == compression
+
+
+def test_attrs_encoding(tmp_path):
+    path = _write(tmp_path / "d.h5")
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(f.attrs["thinning_sweeps"], [3, 4])
+        assert f.attrs["note"] == '{"a": 1}'
+        assert isinstance(f.attrs["package_version"], str)
+
+
+def test_foreign_truncated_and_non_hdf5_files_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    text = tmp_path / "notes.h5"
+    text.write_text("hello\n")
+    good = _write(tmp_path / "good.h5")
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    for path, needle in [(foreign, "not an isingvae"), (text, "not an HDF5"),
+                         (truncated, "truncated or corrupt"), (tmp_path / "none.h5", "no such"),
+                         (tmp_path, "directory")]:
+        with pytest.raises(InputError, match=needle) as info:
+            storage.read_header(path)
+        assert str(path) in str(info.value)
+        assert "\n" not in str(info.value)
+
+
+def test_layout_violations_are_named(tmp_path):
+    path = _write(tmp_path / "d.h5")
+    with h5py.File(path, "a") as f:
+        del f["chain"]
+        f["chain"] = np.zeros(5, dtype=np.int64)
+    with pytest.raises(InputError, match="/chain has 5 rows"):
+        storage.read_header(path)
+
+
+def test_failed_write_leaves_old_file_untouched(tmp_path):
+    path = _write(tmp_path / "d.h5")
+    before = path.read_bytes()
+    bad = _columns()
+    bad["energy"] = bad["energy"][:-1]
+    with pytest.raises(ValueError, match="energy"):
+        storage.write_ising_file(path, L=4, J=1, h=0, seed=1, algorithm="x", **bad)
+    # a failure half-way through writing the new file (an object array HDF5 cannot store)
+    with pytest.raises(TypeError):
+        storage.write_ising_file(path, L=4, J=1, h=0, seed=1, algorithm="x",
+                                 extra={"bad": np.array([object()])}, **_columns())
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]  # no temporary left
+
+
+def test_unwritable_directory(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        _write(tmp_path / "missing" / "d.h5")
