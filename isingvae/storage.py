@@ -172,6 +172,10 @@ def atomic_path(target: str | os.PathLike) -> tuple[Path, Path]:
         raise InputError(f"cannot write {target}: directory {directory} is not writable")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions of a plain open()
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return target, Path(tmp)
 
 

@@ -96,3 +96,14 @@ def test_failed_write_leaves_old_file_untouched(tmp_path):
 def test_unwritable_directory(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         _write(tmp_path / "missing" / "d.h5")
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = _write(tmp_path / "d.h5")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
