@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isingvae import storage
+from isingvae import exact, storage
 from isingvae.errors import InputError
 
 #: chains per task (one machine word of the multi-spin-coded kernel)
@@ -93,36 +93,23 @@ class GenerationPlan:
     h: float = 0.0
 
     def __post_init__(self):
-        if isinstance(self.L, bool) or int(self.L) != self.L or self.L < 4 or self.L % 2:
-            raise InputError(f"L must be an even integer >= 4 (the checkerboard needs an "
-                             f"even torus), got {self.L}")
-        temps = tuple(float(t) for t in self.temperatures)
-        if not temps:
-            raise InputError("no temperatures given")
-        for t in temps:
-            if not (math.isfinite(t) and t > 0):
-                raise InputError(f"temperature must be positive and finite, got {t!r}")
+        from isingvae.mc import _validate as check
+
+        object.__setattr__(self, "L", check.lattice_size(self.L))
+        temps = tuple(float(t) for t in check.temperatures(self.temperatures))
         if len(set(temps)) != len(temps):
             dup = next(t for t in temps if temps.count(t) > 1)
             raise InputError(f"temperature {dup!r} is given twice")
         object.__setattr__(self, "temperatures", temps)
         for name in ("samples", "chains"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, check.count(name, getattr(self, name)))
         if self.chains > self.samples:
             raise InputError(f"chains ({self.chains}) exceeds samples per temperature "
                              f"({self.samples}): every chain must give at least one sample")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.algorithm not in ("metropolis", "wolff", "auto"):
-            raise InputError(f"algorithm must be metropolis, wolff or auto, got "
-                             f"{self.algorithm!r}")
-        for name in ("J", "h"):
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"{name} must be finite, got {getattr(self, name)!r}")
-        if self.J <= 0:
-            raise InputError(f"J must be positive (ferromagnet), got {self.J!r}")
+        object.__setattr__(self, "seed", check.seed(self.seed))
+        check.choice("algorithm", self.algorithm, ("metropolis", "wolff", "auto"))
+        object.__setattr__(self, "J", check.real("J", self.J, positive=True))
+        object.__setattr__(self, "h", check.real("h", self.h))
         if self.algorithm == "wolff" and self.h != 0:
             raise InputError(f"the Wolff algorithm needs h = 0, got h = {self.h!r}; "
                              "use --algorithm metropolis")
@@ -137,6 +124,11 @@ class GenerationPlan:
     def block_chains(self, block: int) -> range:
         """Chain indices (within a temperature) of a block."""
         return range(block * BLOCK, min(self.chains, (block + 1) * BLOCK))
+
+    def block_samples(self, block: int) -> np.ndarray:
+        """Samples each chain of a block contributes, in chain order."""
+        chains = self.block_chains(block)
+        return self.samples_of_chain(np.arange(chains.start, chains.stop))
 
     def samples_of_chain(self, c: np.ndarray | int):
         """Samples chain ``c`` contributes: the first ``samples % chains`` give one more."""
@@ -200,16 +192,12 @@ def parse_temperatures(text: str | None = None, t_min=None, t_max=None, t_count=
 # samplers and the pilot
 
 
-def _critical_temperature(J: float) -> float:
-    return 2.0 * J / math.log1p(math.sqrt(2.0))
-
-
 def _make_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: int, seed: int):
     from isingvae import mc
 
     cls = {"metropolis": mc.Metropolis, "wolff": mc.Wolff}[algorithm]
     sim = cls(L=plan.L, temperatures=[T], chains=chains, seed=seed, J=plan.J, h=plan.h)
-    if T < _critical_temperature(plan.J):
+    if T < exact.critical_temperature(plan.J):
         # ordered start with an independent random sign per chain
         signs = np.where(np.random.default_rng(seed).random(chains) < 0.5, -1, 1)
         sim.set_spins(np.broadcast_to(signs.astype(np.int8)[None, :, None, None],
@@ -336,9 +324,8 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
     (shards only cut the chain's run into pieces; the sampler state carries across).
     """
     parts = Path(parts)
-    chains = plan.block_chains(b)
-    n_chains = len(chains)
-    per_chain = plan.samples_of_chain(np.arange(chains.start, chains.stop))
+    per_chain = plan.block_samples(b)
+    n_chains = len(per_chain)
     total_sweeps = int(per_chain.max())  # sampling steps of the block
     seg = _segment_length(plan, n_chains, segment_spins)
     done = _load_shards(parts, t, b)
@@ -368,9 +355,10 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
             "magnetization": np.stack(magnetization), "sweep": np.asarray(sweep_idx),
             "first_step": np.int64(start), "next_step": np.int64(stop), **state,
         })
-        rows += int(np.sum(np.clip(per_chain - start, 0, stop - start)))
+        new_rows = int(np.sum(np.clip(per_chain - start, 0, stop - start)))
+        rows += new_rows
         if on_segment is not None:
-            on_segment(int(np.sum(np.clip(per_chain - start, 0, stop - start))))
+            on_segment(new_rows)
         start, k = stop, k + 1
     return rows
 
@@ -378,7 +366,7 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
 def _task_rows(plan: GenerationPlan, t: int, b: int, parts: Path):
     """Rows of task (t, b) from its shards, in canonical order (step, then chain)."""
     chains = np.arange(plan.block_chains(b).start, plan.block_chains(b).stop)
-    per_chain = plan.samples_of_chain(chains)
+    per_chain = plan.block_samples(b)
     for p in _load_shards(parts, t, b):
         with np.load(p) as s:
             steps = np.arange(int(s["first_step"]), int(s["next_step"]))
@@ -625,8 +613,7 @@ def generate(
 
 
 def _count_rows(plan: GenerationPlan, t: int, b: int, parts: Path) -> int:
-    chains = plan.block_chains(b)
-    per_chain = plan.samples_of_chain(np.arange(chains.start, chains.stop))
+    per_chain = plan.block_samples(b)
     done = _load_shards(parts, t, b)
     if not done:
         return 0

@@ -180,11 +180,9 @@ def atomic_path(target: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def _encode_attr(value):
-    if isinstance(value, Mapping | list | tuple) and not isinstance(value, np.ndarray):
-        try:
-            return np.asarray(value) if _is_numeric_sequence(value) else json.dumps(value)
-        except TypeError:
-            return json.dumps(value)
+    """Numeric lists as arrays, other containers as JSON, anything else as it is."""
+    if isinstance(value, Mapping | list | tuple):
+        return np.asarray(value) if _is_numeric_sequence(value) else json.dumps(value)
     return value
 
 

@@ -28,7 +28,7 @@ def temperatures(T):
         raise InputError(f"temperatures must be a non-empty 1-d list, got shape {t.shape}")
     bad = ~np.isfinite(t) | (t <= 0)
     if bad.any():
-        raise InputError(f"temperatures must be positive and finite, got {t[bad][0]!r}")
+        raise InputError(f"temperatures must be positive and finite, got {float(t[bad][0])!r}")
     return t
 
 
