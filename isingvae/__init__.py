@@ -7,6 +7,8 @@ The package is cut by concept:
 - :mod:`isingvae.storage`: the HDF5 layout, validated reading and atomic writing;
 - :mod:`isingvae.generate`: resumable, reproducible dataset generation;
 - :mod:`isingvae.data`: datasets for learning (splits by chain, augmentation, tf.data);
+- :mod:`isingvae.models`: Keras 3 models (the VAE, periodic convolutions);
+- :mod:`isingvae.runs`: run directories: train, evaluate, sample;
 - :mod:`isingvae.cli`: the ``isingvae`` command.
 
 Importing the package is cheap: no TensorFlow, no numba compilation.  Submodules
@@ -19,11 +21,16 @@ load on first attribute access (``isingvae.exact``) or on explicit import.
 
 import importlib
 
+from isingvae import _keras_hook
 from isingvae._version import __version__
 
 __all__ = ["__version__", "data", "exact", "generate", "mc", "storage"]
 
-_LAZY_SUBMODULES = {"cli", "data", "errors", "exact", "generate", "mc", "progress", "storage"}
+_LAZY_SUBMODULES = {"cli", "data", "errors", "exact", "generate", "mc", "models", "progress",
+                    "runs", "storage"}
+
+# Keras objects of isingvae.models get registered once Keras is imported (not before)
+_keras_hook.install()
 
 
 def __getattr__(name):

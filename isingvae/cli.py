@@ -11,6 +11,7 @@ line on stderr with exit status 2; nothing is printed as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -36,6 +37,31 @@ def _not_built(command: str, issue: int) -> Callable[[argparse.Namespace], int]:
         )
 
     return run
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up messages (oneDNN, CUDA probing) muted.
+
+    Those lines go straight to file descriptor 2 before any logging is configured, so
+    the descriptor itself is pointed at /dev/null for the duration of the import and of
+    the device discovery; Python exceptions still propagate.  Only the command line
+    does this: library users see TensorFlow as it is.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # --- argument sets of the subcommands (CONTRACTS section 2) -----------------------------
@@ -88,31 +114,138 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    return values
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="HDF5 configuration file")
-    p.add_argument("--out", help="run directory to create")
-    p.add_argument("--latent-dim", type=int, help="latent dimension")
-    p.add_argument("--flow", choices=["none", "planar", "radial", "iaf", "realnvp"], default="none")
-    p.add_argument("--flow-depth", type=int, help="number of stacked flow layers")
-    p.add_argument("--head", choices=["none", "vib-temperature", "vib-phase"], default="none")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--beta", type=float, help="weight of the KL term")
-    p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
-    p.add_argument("--free-bits", type=float, help="free nats per latent dimension")
+    p.add_argument("--out", required=True, help="run directory to create (or resume)")
+    p.add_argument("--model", choices=["conv", "dense"], help="encoder/decoder family: conv "
+                   "(periodic convolutions, default) or dense (MLP)")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default 8)")
+    p.add_argument("--filters", type=_int_list, help="conv widths per level, e.g. 32,64")
+    p.add_argument("--units", type=_int_list, help="dense widths, e.g. 256")
+    p.add_argument("--flow", choices=["none", "planar", "radial", "iaf", "realnvp"],
+                   default="none", help="posterior flow (arrives with issue #6)")
+    p.add_argument("--flow-depth", type=int, default=0, help="number of stacked flow layers")
+    p.add_argument("--head", choices=["none", "vib-temperature", "vib-phase"], default="none",
+                   help="supervised head (arrives with issue #7)")
+    p.add_argument("--epochs", type=int, help="passes over the training split (default 20)")
+    p.add_argument("--batch-size", type=int, help="configurations per step (default 128)")
+    p.add_argument("--learning-rate", type=float, help="Adam step size (default 1e-3)")
+    p.add_argument("--seed", type=int, help="seed of weights, batches and noise (default 0)")
+    p.add_argument("--beta", type=float, help="weight of the KL term (default 1)")
+    p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up (default 2; 0 "
+                   "for none)")
+    p.add_argument("--kl-schedule", choices=["linear", "cyclical"],
+                   help="warm-up shape: linear once, or cyclical (--kl-cycles cycles)")
+    p.add_argument("--kl-cycles", type=int, help="cycles of the cyclical schedule (default 4)")
+    p.add_argument("--kl-estimator", choices=["analytic", "mc"],
+                   help="closed-form KL (default) or the one-sample Monte Carlo estimate")
+    p.add_argument("--free-bits", type=float, help="free nats per latent dimension (default 0)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                   help="do not apply random lattice symmetries to training batches")
+    p.add_argument("--temperatures", type=_float_list,
+                   help="train on these temperatures of the file only")
+    p.add_argument("--split-seed", type=int, help="seed of the split by chain (default 0)")
+    p.add_argument("--strategy", choices=["default", "mirrored"],
+                   help="tf.distribute strategy: mirrored uses every visible device")
+    p.add_argument("--force", action="store_true",
+                   help="replace a run directory that holds other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+_TRAIN_FLAGS = {"model": "family", "latent_dim": "latent_dim", "filters": "filters",
+                "units": "units", "flow": "flow", "flow_depth": "flow_depth", "head": "head",
+                "epochs": "epochs", "batch_size": "batch_size",
+                "learning_rate": "learning_rate", "seed": "seed", "beta": "beta",
+                "kl_warmup": "kl_warmup", "kl_schedule": "kl_schedule",
+                "kl_cycles": "kl_cycles", "kl_estimator": "kl_estimator",
+                "free_bits": "free_bits", "augment": "augment",
+                "temperatures": "temperatures", "split_seed": "split_seed",
+                "strategy": "strategy"}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from isingvae.runs import TrainConfig, train
+
+    _import_tensorflow_quietly()
+
+    given = {field: getattr(args, flag) for flag, field in _TRAIN_FLAGS.items()
+             if getattr(args, flag) is not None}
+    config = TrainConfig(**given).check()
+    res = train(args.data, args.out, config, force=args.force,
+                verbose=0 if args.quiet else None)
+    if res.already_complete:
+        print(f"{res.run_dir} is already trained with these settings; nothing to do")
+    else:
+        resumed = f" (resumed at epoch {res.resumed_from + 1})" if res.resumed_from else ""
+        val = res.final.get("val_neg_elbo")
+        val_text = f", validation -ELBO {val:.4f} nats/spin" if val is not None else ""
+        print(f"trained {res.run_dir}: {res.epochs_run} epoch(s){resumed} in "
+              f"{res.seconds:.1f} s ({res.configs_per_second:.0f} configurations/s){val_text}")
+    return 0
 
 
 def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="run directory made by 'isingvae train'")
-    p.add_argument("--data", help="HDF5 configuration file")
-    p.add_argument("--iw-samples", type=int, help="importance samples K per configuration")
+    p.add_argument("--data", help="HDF5 configuration file (default: the training file's "
+                   "held-out chains)")
+    p.add_argument("--iw-samples", type=int, default=1000,
+                   help="importance samples K per configuration (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from isingvae.runs import evaluate
+
+    _import_tensorflow_quietly()
+
+    res = evaluate(args.run_dir, args.data, iw_samples=args.iw_samples, seed=args.seed,
+                   progress=False if args.quiet else None)
+    print(f"{'T':>8} {'n':>6} {'NLL/spin':>10} {'+-':>8} {'-ELBO/spin':>11} {'entropy':>9} "
+          f"{'ratio':>6}")
+    for r in res["per_temperature"]:
+        s = r.get("exact_entropy_per_spin", float("nan"))
+        q = r.get("nll_over_entropy", float("nan"))
+        print(f"{r['temperature']:8.4f} {r['n']:6d} {r['nll_per_spin']:10.5f} "
+              f"{r['nll_stderr']:8.5f} {r['elbo_per_spin']:11.5f} {s:9.5f} {q:6.3f}")
+    print(f"wrote {args.run_dir.rstrip('/')}/evaluation.json (K = {res['iw_samples']}, "
+          f"{res['held_out']})")
+    return 0
 
 
 def _args_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="run directory made by 'isingvae train'")
-    p.add_argument("--n", type=int, help="number of configurations")
-    p.add_argument("--out", help="output HDF5 file")
+    p.add_argument("--n", type=int, default=1000, help="number of configurations (default 1000)")
+    p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--temperature", type=float, help="temperature, for conditional models")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0); same seed, same bits")
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from isingvae.runs import sample
+
+    _import_tensorflow_quietly()
+
+    path = sample(args.run_dir, args.n, args.out, seed=args.seed, temperature=args.temperature)
+    print(f"wrote {path}: {args.n} configurations sampled from {args.run_dir}")
+    return 0
 
 
 def _args_analyze(p: argparse.ArgumentParser) -> None:
@@ -128,11 +261,9 @@ def _args_run(p: argparse.ArgumentParser) -> None:
 # name -> (one-line help, argument set, handler)
 COMMANDS: dict[str, tuple[str, Callable, Callable[[argparse.Namespace], int]]] = {
     "generate": ("Monte Carlo configurations to HDF5", _args_generate, _cmd_generate),
-    "train": ("train a VAE on an HDF5 file", _args_train, _not_built("train", 5)),
-    "evaluate": ("held-out log-likelihood of a trained run", _args_evaluate,
-                 _not_built("evaluate", 5)),
-    "sample": ("configurations generated by a trained run", _args_sample,
-               _not_built("sample", 5)),
+    "train": ("train a VAE on an HDF5 file", _args_train, _cmd_train),
+    "evaluate": ("held-out log-likelihood of a trained run", _args_evaluate, _cmd_evaluate),
+    "sample": ("configurations generated by a trained run", _args_sample, _cmd_sample),
     "analyze": ("figures, Tc estimates and report.json", _args_analyze,
                 _not_built("analyze", 8)),
     "run": ("the main job end to end on the built-in default", _args_run, _not_built("run", 9)),

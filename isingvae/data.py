@@ -271,10 +271,11 @@ class _Store:
         if self._meta is None:
             meta = self._read(("temperature", "energy", "magnetization", "chain"))
             t = meta["temperature"]
-            if not np.all(np.isfinite(t) & (t > 0)):
-                bad = t[~(np.isfinite(t) & (t > 0))][0]
+            ok = np.isnan(t) | (np.isfinite(t) & (t > 0))   # NaN: temperature unknown
+            if not np.all(ok):
+                bad = t[~ok][0]
                 raise InputError(f"{self.path}: /temperature holds {bad!r}; temperatures "
-                                 f"must be finite and positive")
+                                 f"must be finite and positive (or NaN for unknown)")
             self._meta = meta
         return self._meta
 
@@ -543,7 +544,8 @@ class IsingDataset:
         """
         t = self.temperature
         for temp in self.temperatures:
-            yield float(temp), self._view(self._absolute(t == temp), f"T={temp:g}")
+            mask = np.isnan(t) if np.isnan(temp) else t == temp
+            yield float(temp), self._view(self._absolute(mask), f"T={temp:g}")
 
     def split(self, fractions: Sequence[float] = _DEFAULT_FRACTIONS, seed: int = 0) -> Splits:
         """Assign whole Markov chains to (train, validation, test) views.
@@ -562,6 +564,7 @@ class IsingDataset:
         fr = _check_fractions(fractions)
         seed = _check_seed(seed)
         chain, temp = self.chain, self.temperature
+        temp = np.where(np.isnan(temp), -1.0, temp)       # unknown temperatures: one stratum
         ids, inverse = np.unique(chain, return_inverse=True)
         chain_t = np.full(ids.size, np.inf)
         np.minimum.at(chain_t, inverse, temp)
@@ -654,29 +657,9 @@ class IsingDataset:
                 consts[name] = tf.constant(ds._column(name))
         if "abs_magnetization" in names:
             consts["abs_magnetization"] = tf.constant(np.abs(ds.magnetization))
-        table = tf.constant(_d4_table(L))
-        site_i = tf.constant(np.repeat(np.arange(L, dtype=np.int32), L))
-        site_j = tf.constant(np.tile(np.arange(L, dtype=np.int32), L))
         do_sym = bool(augment and symmetries)
         do_flip = bool(augment and flip)
-
-        def transform(s, key):
-            """Random symmetry per row of an int8 (B, L, L) batch; returns it and the sign."""
-            b = tf.shape(s)[0]
-            keys = tf.random.experimental.stateless_split(key, 4)
-            sign = tf.ones([b], tf.int8)
-            if do_flip:
-                coin = tf.random.stateless_uniform([b], keys[0], 0, 2, dtype=tf.int32)
-                sign = tf.cast(1 - 2 * coin, tf.int8)
-            if do_sym:
-                g = tf.random.stateless_uniform([b], keys[1], 0, 8, dtype=tf.int32)
-                dy = tf.random.stateless_uniform([b, 1], keys[2], 0, L, dtype=tf.int32)
-                dx = tf.random.stateless_uniform([b, 1], keys[3], 0, L, dtype=tf.int32)
-                q = tf.math.floormod(site_i - dy, L) * L + tf.math.floormod(site_j - dx, L)
-                src = tf.gather(tf.gather(table, g), q, batch_dims=1)
-                flat = tf.gather(tf.reshape(s, [b, L * L]), src, batch_dims=1)
-                s = tf.reshape(flat, [b, L, L])
-            return s * sign[:, None, None], sign
+        transform = _symmetry_transform(L, flip=do_flip, symmetries=do_sym)
 
         def make(idx, key=None):
             cols = {}
@@ -719,8 +702,104 @@ class IsingDataset:
         return out.prefetch(tf.data.AUTOTUNE)
 
 
+    def epoch_batches(
+        self,
+        *,
+        batch_size: int,
+        epochs: int,
+        start_epoch: int = 0,
+        seed: int = 0,
+        augment: bool = True,
+        flip: bool = True,
+        symmetries: bool = True,
+    ):
+        """Training batches of ``x`` for epochs ``start_epoch .. epochs - 1``, reproducibly.
+
+        Returns ``(dataset, steps_per_epoch)``.  Epoch ``e`` visits a fresh random
+        permutation of the rows in ``steps_per_epoch = n // batch_size`` full batches
+        (the last partial batch is dropped, so every batch splits evenly across
+        replicas), each configuration transformed by an independent random symmetry
+        when ``augment`` is set (as in :meth:`to_tf`).  Order and augmentation are pure
+        functions of ``(seed, e, batch)``, so an interrupted run that starts again at
+        ``start_epoch`` sees exactly the batches it would have seen; pass the dataset
+        to ``model.fit`` with ``steps_per_epoch`` and ``initial_epoch=start_epoch``.
+        """
+        import tensorflow as tf
+
+        seed = _check_seed(seed)
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
+        batch_size = int(batch_size)
+        steps = self.n // batch_size
+        if steps == 0:
+            raise InputError(f"{self._label or 'the selection'} of {self.path} has {self.n} "
+                             f"configuration(s), fewer than one batch of {batch_size}; "
+                             f"lower the batch size or use more data")
+        if augment and flip and self.h != 0:
+            raise InputError(f"{self.path} was made at field h = {self.h:g}, where the spin "
+                             f"flip is not a symmetry; augment with flip=False")
+        if not 0 <= int(start_epoch) < int(epochs):
+            raise InputError(f"start epoch {start_epoch} must lie in [0, {epochs})")
+        spins = tf.constant(self.spins)
+        n = self.n
+        transform = _symmetry_transform(self.L, flip=bool(augment and flip),
+                                        symmetries=bool(augment and symmetries))
+        root = tf.constant([seed, 0x15196], tf.int64)
+
+        def one_epoch(e):
+            key = tf.random.experimental.stateless_fold_in(root, e)
+            order = tf.argsort(tf.random.stateless_uniform([n], key))
+            idx = tf.reshape(order[: steps * batch_size], [steps, batch_size])
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.fill([steps], e), tf.range(steps, dtype=tf.int64), idx))
+
+        def make(e, i, idx):
+            s = tf.gather(spins, idx)
+            if augment:
+                key = tf.random.experimental.stateless_fold_in(
+                    tf.random.experimental.stateless_fold_in(root + 1, e), i)
+                s, _ = transform(s, key)
+            return tf.expand_dims((tf.cast(s, tf.float32) + 1.0) * 0.5, -1)
+
+        epochs_ds = tf.data.Dataset.range(int(start_epoch), int(epochs))
+        out = epochs_ds.flat_map(one_epoch).map(make, num_parallel_calls=tf.data.AUTOTUNE,
+                                                 deterministic=True)
+        return out.prefetch(tf.data.AUTOTUNE), steps
+
+
 # --------------------------------------------------------------------------------------
 # helpers
+
+
+def _symmetry_transform(L: int, *, flip: bool, symmetries: bool):
+    """A TensorFlow function ``(s, key) -> (s', sign)`` applying to each row of an int8
+    ``(B, L, L)`` batch an independent random element of ``Z2 x (T x D4)`` (spin flip if
+    ``flip``, translation and rotation/reflection if ``symmetries``), drawn statelessly
+    from the seed pair ``key``; ``sign`` is the spin flip applied to each row."""
+    import tensorflow as tf
+
+    table = tf.constant(_d4_table(L))
+    site_i = tf.constant(np.repeat(np.arange(L, dtype=np.int32), L))
+    site_j = tf.constant(np.tile(np.arange(L, dtype=np.int32), L))
+
+    def transform(s, key):
+        b = tf.shape(s)[0]
+        keys = tf.random.experimental.stateless_split(key, 4)
+        sign = tf.ones([b], tf.int8)
+        if flip:
+            coin = tf.random.stateless_uniform([b], keys[0], 0, 2, dtype=tf.int32)
+            sign = tf.cast(1 - 2 * coin, tf.int8)
+        if symmetries:
+            g = tf.random.stateless_uniform([b], keys[1], 0, 8, dtype=tf.int32)
+            dy = tf.random.stateless_uniform([b, 1], keys[2], 0, L, dtype=tf.int32)
+            dx = tf.random.stateless_uniform([b, 1], keys[3], 0, L, dtype=tf.int32)
+            q = tf.math.floormod(site_i - dy, L) * L + tf.math.floormod(site_j - dx, L)
+            src = tf.gather(tf.gather(table, g), q, batch_dims=1)
+            flat = tf.gather(tf.reshape(s, [b, L * L]), src, batch_dims=1)
+            s = tf.reshape(flat, [b, L, L])
+        return s * sign[:, None, None], sign
+
+    return transform
 
 
 def _check_fractions(fractions) -> np.ndarray:

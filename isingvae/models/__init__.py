@@ -1,0 +1,35 @@
+"""Keras 3 models (TensorFlow backend): the VAE and its building blocks.
+
+Importing this module imports Keras and TensorFlow and registers the package's Keras
+objects, so that ``keras.saving.load_model("RUN_DIR/model.keras")`` can rebuild them.
+``import isingvae`` arranges that registration without importing TensorFlow itself
+(see :mod:`isingvae._keras_hook`).
+"""
+
+from isingvae.models.layers import CircularPad2D
+from isingvae.models.vae import (
+    FAMILIES,
+    KL_ESTIMATORS,
+    KL_SCHEDULES,
+    VAE,
+    bernoulli_log_prob,
+    build_decoder,
+    build_encoder,
+    gaussian_kl,
+    gaussian_log_prob,
+    standard_normal_log_prob,
+)
+
+__all__ = [
+    "FAMILIES",
+    "KL_ESTIMATORS",
+    "KL_SCHEDULES",
+    "VAE",
+    "CircularPad2D",
+    "bernoulli_log_prob",
+    "build_decoder",
+    "build_encoder",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "standard_normal_log_prob",
+]

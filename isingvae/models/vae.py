@@ -1,0 +1,380 @@
+"""Variational autoencoder for Ising configurations: Bernoulli decoder, Gaussian posterior.
+
+Notation (per configuration ``x`` of ``N = L^2`` spins, ``x_i = (s_i + 1)/2``):
+
+- prior ``p(z) = N(0, I_d)``;
+- posterior ``q(z|x) = N(mu(x), diag sigma^2(x))``, sampled by reparameterization
+  ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``, so that gradients pass through ``z``;
+- decoder ``p(x|z) = prod_i Bernoulli(x_i; sigmoid(f_i(z)))`` with logits ``f(z)``.
+
+The evidence lower bound, in nats per configuration,
+
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) <= log p(x),
+
+is estimated with one posterior sample per configuration for the reconstruction term;
+the KL term is either analytic (``kl_estimator="analytic"``, the closed form for two
+Gaussians, dimension by dimension) or the single-sample Monte Carlo estimate
+``log q(z|x) - log p(z)`` (``"mc"``, the path a flow posterior must take because its
+density has no closed-form KL).  Training minimizes
+
+    -E_q[log p(x|z)] + beta(step) * KL_fb,
+
+where ``beta(step)`` is the target ``beta`` times a warm-up factor (linear over
+``warmup_steps``, or cyclical: rising linearly over the first half of each cycle of
+``cycle_steps`` and held at 1 for the second half), and ``KL_fb`` applies free bits
+(Kingma et al. 2016): with ``free_bits = lambda`` nats per latent dimension, the
+batch-averaged KL of each dimension counts as ``max(lambda, KL_j)``, so the optimizer
+gains nothing from pushing a dimension below ``lambda`` and stops collapsing it.  With
+the Monte Carlo KL the floor applies to the total, ``max(lambda d, KL)``.  The ELBO
+itself (beta = 1, no free bits) is what the metrics report.
+
+Metrics are reported per spin (nats / N): ``neg_elbo``, ``recon`` (-E log p(x|z)),
+``kl``; ``loss`` is the training objective per configuration and ``beta`` the current
+KL weight.
+
+The importance-weighted estimate (Burda et al. 2016)
+
+    log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x),
+
+is a lower bound in expectation that rises towards ``log p(x)`` as ``K`` grows (K = 1
+is the ELBO); :meth:`VAE.log_weights` gives the ``K`` log-weights in chunks so that
+``K = 1000`` fits in memory, and :func:`isingvae.runs.evaluate` turns them into the
+held-out NLL.
+
+Randomness is stateless: the noise of a training step is a function of
+``noise_seed``, the optimizer's step counter and the replica, so a run resumed from a
+checkpoint draws exactly the noise the uninterrupted run would have drawn, and the
+replicas of a :class:`tf.distribute.MirroredStrategy` draw independent noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from isingvae.errors import InputError
+from isingvae.models.layers import CircularPad2D
+
+__all__ = [
+    "FAMILIES",
+    "KL_ESTIMATORS",
+    "KL_SCHEDULES",
+    "VAE",
+    "bernoulli_log_prob",
+    "build_decoder",
+    "build_encoder",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "standard_normal_log_prob",
+]
+
+FAMILIES = ("conv", "dense")
+KL_ESTIMATORS = ("analytic", "mc")
+KL_SCHEDULES = ("none", "linear", "cyclical")
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------ densities
+
+
+def gaussian_log_prob(z, mean, log_var):
+    """log N(z; mean, diag exp(log_var)), summed over the last axis."""
+    return -0.5 * tf.reduce_sum(
+        _LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
+
+
+def standard_normal_log_prob(z):
+    """log N(z; 0, I), summed over the last axis."""
+    return -0.5 * tf.reduce_sum(_LOG_2PI + tf.square(z), axis=-1)
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, diag exp(log_var)) || N(0, I)) per dimension (same shape as ``mean``)."""
+    return 0.5 * (tf.exp(log_var) + tf.square(mean) - 1.0 - log_var)
+
+
+def bernoulli_log_prob(x, logits):
+    """sum_i log Bernoulli(x_i; sigmoid(logits_i)) over the lattice axes.
+
+    ``x`` in {0, 1} of shape ``(..., L, L, 1)``; written as ``-softplus(-s * logit)``
+    with ``s = 2 x - 1`` so that it stays finite for any logit.
+    """
+    s = 2.0 * x - 1.0
+    return -tf.reduce_sum(tf.nn.softplus(-s * logits), axis=[-3, -2, -1])
+
+
+# ------------------------------------------------------------------ networks
+
+
+def _conv_levels(L: int, n: int) -> list[int]:
+    """Stride of each of ``n`` conv levels: 2 while the map halves evenly (>= 2 left)."""
+    strides, size = [], L
+    for _ in range(n):
+        s = 2 if size % 2 == 0 and size >= 4 else 1
+        strides.append(s)
+        size //= s
+    return strides
+
+
+def build_encoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
+                  units: Sequence[int], activation: str) -> keras.Model:
+    """x of shape (L, L, 1) in {0, 1} -> concatenated (mean, log_var) of shape (2 d,)."""
+    inp = keras.Input((L, L, 1), name="x")
+    h = keras.layers.Rescaling(2.0, offset=-1.0, name="to_spins")(inp)
+    if family == "conv":
+        for k, (f, s) in enumerate(zip(filters, _conv_levels(L, len(filters)), strict=True)):
+            h = CircularPad2D(1, name=f"pad{k}")(h)
+            h = keras.layers.Conv2D(f, 3, strides=s, activation=activation, name=f"conv{k}")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    for k, u in enumerate(units):
+        h = keras.layers.Dense(u, activation=activation, name=f"dense{k}")(h)
+    out = keras.layers.Dense(2 * latent_dim, name="posterior")(h)
+    return keras.Model(inp, out, name="encoder")
+
+
+def build_decoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
+                  units: Sequence[int], activation: str) -> keras.Model:
+    """z of shape (d,) -> Bernoulli logits of shape (L, L, 1)."""
+    inp = keras.Input((latent_dim,), name="z")
+    h = inp
+    for k, u in enumerate(reversed(units)):
+        h = keras.layers.Dense(u, activation=activation, name=f"dense{k}")(h)
+    if family == "dense":
+        h = keras.layers.Dense(L * L, name="logits")(h)
+        out = keras.layers.Reshape((L, L, 1), name="lattice")(h)
+        return keras.Model(inp, out, name="decoder")
+    strides = _conv_levels(L, len(filters))
+    size = L // math.prod(strides)
+    h = keras.layers.Dense(size * size * filters[-1], activation=activation, name="expand")(h)
+    h = keras.layers.Reshape((size, size, filters[-1]), name="coarse")(h)
+    widths = [*list(filters[:-1])[::-1], filters[0]]
+    for k, (f, s) in enumerate(zip(widths, strides[::-1], strict=True)):
+        if s > 1:
+            h = keras.layers.UpSampling2D(s, name=f"up{k}")(h)
+        h = CircularPad2D(1, name=f"pad{k}")(h)
+        h = keras.layers.Conv2D(f, 3, activation=activation, name=f"conv{k}")(h)
+    h = CircularPad2D(1, name="pad_out")(h)
+    out = keras.layers.Conv2D(1, 3, name="logits")(h)
+    return keras.Model(inp, out, name="decoder")
+
+
+# ------------------------------------------------------------------ the model
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_float(name: str, value, minimum: float = 0.0) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v < minimum:
+        raise InputError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
+    return v
+
+
+@keras.saving.register_keras_serializable(package="isingvae")
+class VAE(keras.Model):
+    """VAE with a Bernoulli decoder on the ``L x L`` torus (see the module docstring).
+
+    ``family="conv"`` uses 3 x 3 convolutions with periodic padding (stride 2 while
+    the map halves evenly) followed by dense layers of widths ``units``;
+    ``family="dense"`` flattens the lattice into an MLP of widths ``units`` (the
+    classic Ising-VAE notebooks).  ``call(x)`` returns the decoder's logits at the
+    posterior mean, which is deterministic.
+    """
+
+    def __init__(
+        self,
+        L: int,
+        latent_dim: int = 8,
+        family: str = "conv",
+        filters: Sequence[int] = (32, 64),
+        units: Sequence[int] = (256,),
+        activation: str = "elu",
+        beta: float = 1.0,
+        free_bits: float = 0.0,
+        kl_estimator: str = "analytic",
+        kl_schedule: str = "none",
+        warmup_steps: int = 0,
+        cycle_steps: int = 0,
+        noise_seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.L = _check_int("L", L, 2)
+        self.latent_dim = _check_int("latent dimension", latent_dim, 1)
+        if family not in FAMILIES:
+            raise InputError(f"model family must be one of {', '.join(FAMILIES)}, "
+                             f"got {family!r}")
+        self.family = family
+        self.filters = tuple(_check_int("filters", f, 1) for f in filters)
+        self.units = tuple(_check_int("units", u, 1) for u in units)
+        if family == "conv" and not self.filters:
+            raise InputError("a conv model needs at least one filter count")
+        self.activation = str(activation)
+        self.beta_target = _check_float("beta", beta)
+        self.free_bits = _check_float("free bits", free_bits)
+        if kl_estimator not in KL_ESTIMATORS:
+            raise InputError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {kl_estimator!r}")
+        if kl_schedule not in KL_SCHEDULES:
+            raise InputError(f"KL schedule must be one of {', '.join(KL_SCHEDULES)}, "
+                             f"got {kl_schedule!r}")
+        self.kl_estimator = kl_estimator
+        self.kl_schedule = kl_schedule
+        self.warmup_steps = _check_int("warm-up steps", warmup_steps, 0)
+        self.cycle_steps = _check_int("cycle steps", cycle_steps, 0)
+        if kl_schedule == "cyclical" and self.cycle_steps < 2:
+            raise InputError(f"a cyclical KL schedule needs cycle_steps >= 2, got {cycle_steps}")
+        self.noise_seed = _check_int("seed", noise_seed, 0) % (2**31 - 1)
+        self.n_spins = self.L * self.L
+
+        arch = (self.L, self.latent_dim, family, self.filters, self.units, self.activation)
+        self.encoder = build_encoder(*arch)
+        self.decoder = build_decoder(*arch)
+        self._trackers = {name: keras.metrics.Mean(name=name)
+                          for name in ("loss", "neg_elbo", "recon", "kl", "beta")}
+        self.built = True       # encoder and decoder are functional models, built above
+
+    # ------------------------------------------------------------ config
+    def get_config(self):
+        base = super().get_config()
+        return {
+            "name": base.get("name"), "trainable": base.get("trainable", True),
+            "L": self.L, "latent_dim": self.latent_dim, "family": self.family,
+            "filters": list(self.filters), "units": list(self.units),
+            "activation": self.activation, "beta": self.beta_target,
+            "free_bits": self.free_bits, "kl_estimator": self.kl_estimator,
+            "kl_schedule": self.kl_schedule, "warmup_steps": self.warmup_steps,
+            "cycle_steps": self.cycle_steps, "noise_seed": self.noise_seed,
+        }
+
+    # ------------------------------------------------------------ pieces
+    def encode(self, x, training=False):
+        """Posterior parameters ``(mean, log_var)``, each ``(B, d)``."""
+        h = self.encoder(x, training=training)
+        mean, log_var = tf.split(h, 2, axis=-1)
+        return mean, log_var
+
+    def decode(self, z, training=False):
+        """Bernoulli logits ``(..., L, L, 1)`` for latents ``(..., d)``."""
+        shape = tf.shape(z)
+        flat = tf.reshape(z, [-1, self.latent_dim])
+        logits = self.decoder(flat, training=training)
+        return tf.reshape(logits, tf.concat([shape[:-1], [self.L, self.L, 1]], axis=0))
+
+    def call(self, x, training=False):
+        mean, _ = self.encode(x, training=training)
+        return self.decode(mean, training=training)
+
+    def posterior_sample(self, x, n: int, seed, training=False):
+        """``n`` posterior samples per configuration.
+
+        Returns ``(z, log_q, (mean, log_var))`` with ``z`` of shape ``(n, B, d)`` and
+        ``log_q = log q(z|x)`` of shape ``(n, B)``.  ``seed`` is a stateless seed (two
+        integers).  A flow posterior overrides this method.
+        """
+        mean, log_var = self.encode(x, training=training)
+        eps = tf.random.stateless_normal(
+            tf.concat([[n], tf.shape(mean)], axis=0), seed=seed, dtype=mean.dtype)
+        z = mean + tf.exp(0.5 * log_var) * eps
+        log_q = -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(eps), axis=-1)
+        return z, log_q, (mean, log_var)
+
+    def prior_log_prob(self, z):
+        """log p(z) for latents ``(..., d)``."""
+        return standard_normal_log_prob(z)
+
+    def log_weight_parts(self, x, n: int, seed):
+        """``(log p(x|z_k), log p(z_k), log q(z_k|x))`` for ``n`` posterior samples per
+        configuration, each of shape ``(n, B)``."""
+        z, log_q, _ = self.posterior_sample(x, n, seed)
+        log_px = bernoulli_log_prob(x[None], self.decode(z))
+        return log_px, self.prior_log_prob(z), log_q
+
+    def log_weights(self, x, n: int, seed):
+        """Importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x): ``(n, B)``."""
+        log_px, log_pz, log_q = self.log_weight_parts(x, n, seed)
+        return log_px + log_pz - log_q
+
+    def sample_logits(self, n: int, seed):
+        """Decoder logits of ``n`` latents drawn from the prior."""
+        z = tf.random.stateless_normal([n, self.latent_dim], seed=seed)
+        return self.decode(z)
+
+    # ------------------------------------------------------------ objective
+    def beta_at(self, step):
+        """KL weight after ``step`` optimizer steps (the warm-up schedule times beta)."""
+        step = tf.cast(step, tf.float32)
+        if self.kl_schedule == "linear" and self.warmup_steps > 0:
+            ramp = tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+        elif self.kl_schedule == "cyclical":
+            phase = tf.math.floormod(step, float(self.cycle_steps)) / float(self.cycle_steps)
+            ramp = tf.minimum(1.0, 2.0 * phase + 1.0 / self.cycle_steps)
+        else:
+            ramp = tf.constant(1.0)
+        return self.beta_target * ramp
+
+    def terms(self, x, seed, training=False):
+        """One-sample ELBO terms per configuration: ``recon``, ``kl`` (B,) and the KL per
+        dimension (B, d) (``None`` for the Monte Carlo estimator)."""
+        z, log_q, (mean, log_var) = self.posterior_sample(x, 1, seed, training=training)
+        recon = -bernoulli_log_prob(x, self.decode(z[0], training=training))
+        if self.kl_estimator == "analytic":
+            kl_dims = gaussian_kl(mean, log_var)
+            return recon, tf.reduce_sum(kl_dims, axis=-1), kl_dims
+        return recon, log_q[0] - self.prior_log_prob(z[0]), None
+
+    def _objective(self, recon, kl, kl_dims, beta):
+        if self.free_bits > 0:
+            if kl_dims is not None:
+                kl_fb = tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_dims, axis=0),
+                                                 self.free_bits))
+            else:
+                kl_fb = tf.maximum(tf.reduce_mean(kl), self.free_bits * self.latent_dim)
+        else:
+            kl_fb = tf.reduce_mean(kl)
+        return tf.reduce_mean(recon) + beta * kl_fb
+
+    def _step_seed(self, salt: int):
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        step = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None \
+            else tf.constant(0, tf.int64)
+        seed = tf.stack([tf.constant(self.noise_seed + salt, tf.int64), step])
+        return tf.random.experimental.stateless_fold_in(seed, replica)
+
+    def _update_metrics(self, loss, recon, kl, beta):
+        n = float(self.n_spins)
+        values = {"loss": loss, "neg_elbo": (recon + kl) / n, "recon": recon / n,
+                  "kl": kl / n, "beta": beta}
+        for name, v in values.items():
+            self._trackers[name].update_state(v)
+        return {name: t.result() for name, t in self._trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        beta = self.beta_at(self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            recon, kl, kl_dims = self.terms(x, self._step_seed(0), training=True)
+            loss = self._objective(recon, kl, kl_dims, beta)
+            # the optimizer sums gradients over replicas: scale so the sum is the mean
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = loss / float(replicas)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update_metrics(loss, recon, kl, beta)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        recon, kl, _ = self.terms(x, self._step_seed(7919))
+        loss = tf.reduce_mean(recon + kl)
+        return self._update_metrics(loss, recon, kl, tf.constant(1.0))

@@ -1,0 +1,650 @@
+"""Run directories: train a VAE on a configuration file, evaluate it, sample from it.
+
+A run directory (CONTRACTS section 3) holds
+
+- ``config.json``: every setting of the run, the data file (path, generation seed, L,
+  J, h) and the seed; written first, so an interrupted run knows what it was doing;
+- ``history.csv``: one row per finished epoch (training and validation metrics, per
+  spin), rewritten atomically after each epoch;
+- ``model.keras``: the trained model, written (atomically) when training ends;
+- ``backup/``: Keras ``BackupAndRestore`` state while training runs (weights,
+  optimizer state and epoch, saved after every epoch), removed at the end;
+- ``evaluation.json``: written by :func:`evaluate` (CONTRACTS section 4).
+
+Training is reproducible from the seed: the weights are initialised from it, every
+epoch's batch order and symmetry augmentation are functions of ``(seed, epoch,
+batch)`` (:meth:`isingvae.data.IsingDataset.epoch_batches`), and the posterior noise of
+a step is a function of ``(seed, step)`` (:class:`isingvae.models.VAE`).  So a run
+killed at any moment and started again with the same command continues from its last
+finished epoch and ends with the same weights as a run never interrupted.
+
+Evaluation uses held-out Markov chains only: on the training file (recognised by its
+generation seed and lattice) it takes the test split of ``config.json``'s split seed,
+chains the training never saw; any other file is independent of the training data
+and is used whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from isingvae._version import __version__
+from isingvae.errors import InputError, NotBuiltError
+
+__all__ = [
+    "FLOWS",
+    "HEADS",
+    "STRATEGIES",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate",
+    "load_run",
+    "sample",
+    "train",
+]
+
+FLOWS = ("none", "planar", "radial", "iaf", "realnvp")
+HEADS = ("none", "vib-temperature", "vib-phase")
+STRATEGIES = ("default", "mirrored")
+CONFIG, HISTORY, MODEL, EVALUATION, BACKUP = (
+    "config.json", "history.csv", "model.keras", "evaluation.json", "backup")
+_OWN_FILES = (CONFIG, HISTORY, MODEL, EVALUATION, BACKUP)
+
+
+class TrainingDiverged(InputError):
+    """The loss became NaN or infinite: the settings, not the code, need changing."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run (``config.json`` holds these and the data's identity).
+
+    Model: ``family`` (``conv``: periodic convolutions, ``dense``: MLP), ``latent_dim``,
+    ``filters`` (conv widths, one per level), ``units`` (dense widths), ``activation``.
+    Objective: ``beta``, ``kl_warmup`` (epochs of linear warm-up, or cycles' length with
+    ``kl_schedule="cyclical"``: ``kl_cycles`` cycles over the run), ``free_bits`` (nats
+    per latent dimension), ``kl_estimator`` (``analytic`` or ``mc``).  Optimisation:
+    ``epochs``, ``batch_size``, ``learning_rate``, ``augment`` (random lattice symmetry
+    per configuration and epoch).  Data: ``temperatures`` (a subset, or all), the split
+    ``fractions`` and ``split_seed``.  ``strategy``: ``default`` or ``mirrored`` (every
+    visible device).  ``flow``, ``flow_depth`` and ``head`` are reserved for flow
+    posteriors and supervised heads.
+    """
+
+    family: str = "conv"
+    latent_dim: int = 8
+    filters: tuple[int, ...] = (32, 64)
+    units: tuple[int, ...] = (256,)
+    activation: str = "elu"
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    beta: float = 1.0
+    kl_schedule: str = "linear"
+    kl_warmup: int = 2
+    kl_cycles: int = 4
+    free_bits: float = 0.0
+    kl_estimator: str = "analytic"
+    augment: bool = True
+    seed: int = 0
+    split_seed: int = 0
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    temperatures: tuple[float, ...] | None = None
+    strategy: str = "default"
+    flow: str = "none"
+    flow_depth: int = 0
+    head: str = "none"
+
+    def __post_init__(self):
+        for name in ("filters", "units", "fractions"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.temperatures is not None:
+            object.__setattr__(self, "temperatures",
+                               tuple(float(t) for t in self.temperatures))
+
+    def check(self) -> TrainConfig:
+        """Raise :class:`InputError` naming the first bad setting; return ``self``."""
+        from isingvae.models.vae import FAMILIES, KL_ESTIMATORS, KL_SCHEDULES
+
+        def integer(name, minimum):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+                raise InputError(f"{name.replace('_', ' ')} must be an integer >= {minimum}, "
+                                 f"got {v!r}")
+
+        def number(name, minimum, strict=False):
+            v = getattr(self, name)
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                f = math.nan
+            if not math.isfinite(f) or f < minimum or (strict and f == minimum):
+                rel = ">" if strict else ">="
+                raise InputError(f"{name.replace('_', ' ')} must be a finite number {rel} "
+                                 f"{minimum:g}, got {v!r}")
+
+        for name, options in (("family", FAMILIES), ("kl_schedule", KL_SCHEDULES),
+                              ("kl_estimator", KL_ESTIMATORS), ("strategy", STRATEGIES),
+                              ("flow", FLOWS), ("head", HEADS)):
+            if getattr(self, name) not in options:
+                raise InputError(f"{name.replace('_', ' ')} must be one of "
+                                 f"{', '.join(options)}, got {getattr(self, name)!r}")
+        integer("latent_dim", 1)
+        integer("epochs", 1)
+        integer("batch_size", 1)
+        integer("kl_warmup", 0)
+        integer("kl_cycles", 1)
+        integer("seed", 0)
+        integer("split_seed", 0)
+        integer("flow_depth", 0)
+        number("learning_rate", 0.0, strict=True)
+        number("beta", 0.0)
+        number("free_bits", 0.0)
+        for name in ("filters", "units"):
+            for v in getattr(self, name):
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                    raise InputError(f"{name} must be positive integers, got "
+                                     f"{list(getattr(self, name))}")
+        if self.family == "conv" and not self.filters:
+            raise InputError("a conv model needs at least one entry in filters")
+        if self.flow != "none":
+            raise NotBuiltError(f"flow posteriors (--flow {self.flow}) are planned in issue #6")
+        if self.head != "none":
+            raise NotBuiltError(f"supervised heads (--head {self.head}) are planned in issue #7")
+        return self
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v)
+                      for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_run: int
+    resumed_from: int
+    already_complete: bool
+    seconds: float
+    configs_per_second: float
+    final: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the terminal (unless the user asked)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _data_identity(ds) -> dict:
+    h = ds.header
+    return {"path": str(Path(ds.path).resolve()), "L": int(h.L), "J": float(h.J),
+            "h": float(h.h), "seed": int(h.seed), "rows": int(h.n),
+            "algorithm": str(h.algorithm)}
+
+
+def _select(ds, temperatures):
+    if temperatures is None:
+        return ds
+    view = ds.select(temperature=list(temperatures))
+    missing = [t for t in temperatures
+               if not np.any(np.isclose(ds.temperatures, t, rtol=1e-9, atol=0))]
+    if missing:
+        raise InputError(f"temperature {missing[0]:g} is not in {ds.path} (it has "
+                         f"{', '.join(f'{t:g}' for t in ds.temperatures)})")
+    return view
+
+
+def _check_finite_data(ds) -> None:
+    if ds.n and np.isnan(ds.temperature).any():
+        raise InputError(f"{ds.path} has configurations of unknown temperature (a file "
+                         f"written by 'isingvae sample'?); train on Monte Carlo data")
+
+
+def _strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+            [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def _backup_epoch(run_dir: Path) -> int:
+    meta = run_dir / BACKUP / "training_metadata.json"
+    if not meta.exists():
+        return 0
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def load_run(run_dir: str | os.PathLike):
+    """``(model, config_json)`` of a finished run directory."""
+    import keras
+
+    import isingvae.models  # noqa: F401  (registers the Keras classes)
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise InputError(f"{run_dir} is not a run directory (no {CONFIG}); make one with "
+                         f"'isingvae train FILE.h5 --out {run_dir}'")
+    if not (run_dir / MODEL).is_file():
+        raise InputError(f"{run_dir} has no {MODEL}: its training has not finished; run the "
+                         f"same 'isingvae train' command again to resume it")
+    config = json.loads((run_dir / CONFIG).read_text())
+    try:
+        model = keras.saving.load_model(run_dir / MODEL)
+    except (OSError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise InputError(f"cannot load {run_dir / MODEL}: {first}") from None
+    return model, config
+
+
+# --------------------------------------------------------------------- training
+
+
+def _prepare_run_dir(run_dir: Path, record: dict, force: bool) -> str:
+    """Create or check the run directory; return 'fresh', 'resume' or 'complete'."""
+    cfg_path = run_dir / CONFIG
+    if cfg_path.exists():
+        try:
+            old = json.loads(cfg_path.read_text())
+        except ValueError:
+            old = None
+        same = old is not None and {k: old.get(k) for k in ("settings", "data")} == \
+            {k: record[k] for k in ("settings", "data")}
+        if same:
+            return "complete" if (run_dir / MODEL).exists() else "resume"
+        if not force:
+            diffs = []
+            if old is not None:
+                for part in ("settings", "data"):
+                    a, b = old.get(part) or {}, record[part]
+                    diffs += [f"{part}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            what = "; ".join(diffs[:3]) if diffs else "unreadable config.json"
+            raise InputError(f"{run_dir} holds a run with other settings ({what}); choose "
+                             f"another --out, or pass --force to replace it")
+        for name in _OWN_FILES:
+            p = run_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise InputError(f"{run_dir} exists and is not a run directory; choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(cfg_path, json.dumps(record, indent=2) + "\n")
+    return "fresh"
+
+
+def _callbacks(run_dir: Path, start: int):
+    import keras
+
+    class NaNGuard(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"training diverged: the loss became {loss} at epoch {self.epoch + 1}, "
+                    f"batch {batch + 1}; lower --learning-rate or --beta, or raise "
+                    f"--batch-size (the run resumes from its last finished epoch)")
+
+    class History(keras.callbacks.Callback):
+        """Rows of finished epochs, rewritten atomically (before the backup is saved)."""
+
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+            path = run_dir / HISTORY
+            if path.exists():
+                with open(path, newline="") as f:
+                    self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < start]
+            self.t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch, "seconds": round(time.perf_counter() - self.t0, 3)}
+            row.update({k: float(v) for k, v in sorted((logs or {}).items())})
+            self.rows.append(row)
+            keys = list(dict.fromkeys(k for r in self.rows for k in r))
+            tmp = run_dir / f".{HISTORY}.tmp"
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=keys)
+                w.writeheader()
+                w.writerows(self.rows)
+            os.replace(tmp, run_dir / HISTORY)
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        """BackupAndRestore whose files are replaced atomically (a kill mid-save is safe)."""
+
+        def _save_model(self):
+            d = Path(self.backup_dir)
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / "partial.weights.h5"
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, self._weights_path)
+            _write_atomic(Path(self._training_metadata_path),
+                          json.dumps({"epoch": self._current_epoch,
+                                      "batch": self._last_batch_seen}))
+
+    return [NaNGuard(), History(), Backup(str(run_dir / BACKUP))]
+
+
+def train(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    config: TrainConfig | None = None,
+    *,
+    force: bool = False,
+    verbose: int | None = None,
+) -> TrainResult:
+    """Train a VAE on ``data`` into the run directory ``out`` (module docstring).
+
+    ``verbose``: 0 silent, 1 Keras progress bar, 2 one line per epoch; ``None`` picks 1
+    on a terminal and 2 otherwise.  Re-running an interrupted run resumes it; a
+    finished run is left as it is (``already_complete``); other settings in ``out``
+    raise :class:`InputError` unless ``force``.
+    """
+    from isingvae.data import IsingDataset
+
+    config = (config or TrainConfig()).check()
+    run_dir = Path(out)
+    ds = _select(IsingDataset(data), config.temperatures)
+    _check_finite_data(ds)
+    parts = ds.split(config.fractions, seed=config.split_seed)
+    if parts.train.n < config.batch_size:
+        raise InputError(f"the training split of {ds.path} has {parts.train.n} "
+                         f"configuration(s), fewer than one batch of {config.batch_size}; "
+                         f"lower --batch-size or use more data")
+    record = {"package_version": __version__, "settings": config.to_json(),
+              "data": _data_identity(ds),
+              "split_rows": {"train": parts.train.n, "validation": parts.validation.n,
+                             "test": parts.test.n}}
+    state = _prepare_run_dir(run_dir, record, force)
+    if state == "complete":
+        return TrainResult(run_dir, 0, config.epochs, True, 0.0, 0.0)
+
+    _quiet_tensorflow()
+    import keras
+
+    from isingvae.models import VAE
+
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    keras.utils.set_random_seed(config.seed)
+    strategy = _strategy(config.strategy)
+    steps = parts.train.n // config.batch_size
+    total = steps * config.epochs
+    with strategy.scope():
+        model = VAE(
+            L=ds.L, latent_dim=config.latent_dim, family=config.family,
+            filters=config.filters, units=config.units, activation=config.activation,
+            beta=config.beta, free_bits=config.free_bits, kl_estimator=config.kl_estimator,
+            kl_schedule="none" if config.kl_warmup == 0 else config.kl_schedule,
+            warmup_steps=steps * config.kl_warmup,
+            cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    start = min(_backup_epoch(run_dir), config.epochs)
+    t0 = time.perf_counter()
+    final = {}
+    if start < config.epochs:
+        batches, steps = parts.train.epoch_batches(
+            batch_size=config.batch_size, epochs=config.epochs, start_epoch=start,
+            seed=config.seed, augment=config.augment, flip=ds.h == 0)
+        val = None
+        if parts.validation.n:
+            val = parts.validation.to_tf(batch_size=512, shuffle=False)
+        hist = model.fit(batches, epochs=config.epochs, initial_epoch=start,
+                         steps_per_epoch=steps, validation_data=val, verbose=verbose,
+                         shuffle=False,
+                         callbacks=_callbacks(run_dir, start))
+        final = {k: float(v[-1]) for k, v in hist.history.items() if v}
+    else:   # killed after the last backup but before model.keras was written
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run_dir / BACKUP / "latest.weights.h5")
+    seconds = time.perf_counter() - t0
+    tmp = run_dir / "partial.keras"
+    model.save(tmp)
+    os.replace(tmp, run_dir / MODEL)
+    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+    epochs_run = config.epochs - start
+    rate = epochs_run * steps * config.batch_size / seconds if seconds > 0 else 0.0
+    return TrainResult(run_dir, epochs_run, start, False, seconds, rate, final)
+
+
+# --------------------------------------------------------------------- evaluation
+
+
+def _chain_blocked_stderr(values: np.ndarray, chains: np.ndarray) -> float:
+    """Standard error of ``values.mean()`` treating each Markov chain as one block.
+
+    Configurations of one chain may be correlated; means over whole chains are
+    independent, so the jackknife over chains gives an honest error bar.  With a single
+    chain it falls back to the naive error of independent rows.
+    """
+    ids, inv = np.unique(chains, return_inverse=True)
+    n = values.size
+    if ids.size < 2:
+        return float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    sums = np.bincount(inv, weights=values)
+    counts = np.bincount(inv)
+    loo = (sums.sum() - sums) / (n - counts)          # leave-one-chain-out means
+    g = ids.size
+    return float(math.sqrt((g - 1) / g * np.sum((loo - loo.mean()) ** 2)))
+
+
+def _log_weight_parts(model, parts, x: np.ndarray, k: int, seed: int, budget: int = 1 << 25):
+    """log p(x|z), log p(z), log q(z|x) for ``k`` posterior samples: arrays ``(k, n)``.
+
+    ``parts`` is ``model.log_weight_parts`` (compiled once by the caller).
+    Configurations go through in batches and samples in chunks, sized so that the
+    decoder's largest activation stays within ``budget`` floats.
+    """
+    import tensorflow as tf
+
+    per_sample = model.L * model.L * (1 + max(model.filters or (1,)))
+    chunk = max(1, min(k, budget // (per_sample * 64)))
+    batch = max(1, min(len(x), budget // (per_sample * chunk)))
+    out = [np.empty((k, len(x))) for _ in range(3)]
+    for b0 in range(0, len(x), batch):
+        xb = tf.constant(x[b0:b0 + batch], tf.float32)
+        for c0 in range(0, k, chunk):
+            n = min(chunk, k - c0)
+            s = tf.constant([seed, b0 * 1_000_003 + c0], tf.int64)
+            res = parts(xb, n, s)
+            for arr, r in zip(out, res, strict=True):
+                arr[c0:c0 + n, b0:b0 + len(xb)] = r.numpy()
+    return out
+
+
+def iw_statistics(log_px: np.ndarray, log_pz: np.ndarray, log_q: np.ndarray) -> dict:
+    """Per-configuration estimates from ``(K, n)`` log-weight parts (nats per configuration).
+
+    ``log_p``: the importance-weighted estimate log (1/K) sum_k w_k; ``elbo``: the mean
+    of log w_k; ``kl``: the mean of log q - log p(z); ``recon``: -mean log p(x|z);
+    ``mc_var``: the delta-method variance of ``log_p`` from the spread of the weights.
+    """
+    from scipy.special import logsumexp
+
+    logw = log_px + log_pz - log_q
+    k = logw.shape[0]
+    lse = logsumexp(logw, axis=0)
+    w = np.exp(logw - lse)                     # normalised weights, sum 1 per column
+    mc_var = np.maximum(k * np.sum(w * w, axis=0) - 1.0, 0.0) / max(k - 1, 1)
+    return {"log_p": lse - math.log(k), "elbo": logw.mean(axis=0),
+            "kl": (log_q - log_pz).mean(axis=0), "recon": -log_px.mean(axis=0),
+            "mc_var": mc_var}
+
+
+def evaluate(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    *,
+    iw_samples: int = 1000,
+    seed: int = 0,
+    temperatures: Sequence[float] | None = None,
+    progress: bool | None = None,
+) -> dict:
+    """Held-out NLL per spin of a trained run, per temperature; writes ``evaluation.json``.
+
+    ``nll_per_spin`` is ``-log p(x) / L^2`` estimated with ``iw_samples`` importance
+    samples per configuration, averaged over the held-out configurations at that
+    temperature; ``nll_stderr`` its standard error (jackknife over Markov chains);
+    ``elbo_per_spin`` and ``kl_per_spin`` are the negative ELBO and its KL term, per
+    spin.  ``temperatures`` restricts the evaluation (default: on the training file, the
+    temperatures trained on; on another file, all).  Extra keys: the exact entropy per
+    spin of the Boltzmann distribution (Kaufman; no model's NLL can lie below it) and
+    the ratio to it.
+    """
+    from isingvae import exact
+    from isingvae.data import IsingDataset
+    from isingvae.progress import Progress
+
+    if isinstance(iw_samples, bool) or int(iw_samples) != iw_samples or iw_samples < 1:
+        raise InputError(f"--iw-samples must be an integer >= 1, got {iw_samples!r}")
+    run_dir = Path(run_dir)
+    _quiet_tensorflow()
+    model, config = load_run(run_dir)
+    settings = TrainConfig.from_json(config["settings"])
+    data = Path(data) if data is not None else Path(config["data"]["path"])
+    ds = IsingDataset(data)
+    if ds.L != model.L:
+        raise InputError(f"{data} holds L = {ds.L} lattices; the model in {run_dir} was "
+                         f"trained on L = {model.L}")
+    _check_finite_data(ds)
+    ident, trained_on = _data_identity(ds), config["data"]
+    same_chains = all(ident[k] == trained_on[k] for k in ("L", "J", "h", "seed"))
+    if same_chains:
+        held = ds.split(settings.fractions, seed=settings.split_seed).test
+        held_label = "test split: chains not used in training"
+    else:
+        held, held_label = ds, "whole file: generated independently of the training data"
+    if held.n == 0:
+        raise InputError(f"no held-out configurations in {data}")
+    if temperatures is None and same_chains:
+        temperatures = settings.temperatures
+    if temperatures is not None:
+        held = _select(held, temperatures)
+    import tensorflow as tf
+
+    parts = tf.function(model.log_weight_parts)
+    n_spins = model.L * model.L
+    bar = Progress(total=held.n, desc="evaluate", unit="config", enabled=progress)
+    rows = []
+    for temp, part in held.by_temperature():
+        x = part.x
+        st = iw_statistics(*_log_weight_parts(model, parts, x, int(iw_samples),
+                                              seed + round(temp * 1e6)))
+        nll = -st["log_p"] / n_spins
+        row = {"temperature": temp, "n": int(part.n),
+               "nll_per_spin": float(nll.mean()),
+               "nll_stderr": _chain_blocked_stderr(nll, part.chain),
+               "elbo_per_spin": float(-st["elbo"].mean() / n_spins),
+               "kl_per_spin": float(st["kl"].mean() / n_spins),
+               "recon_per_spin": float(st["recon"].mean() / n_spins),
+               "nll_mc_stderr": float(math.sqrt(st["mc_var"].sum()) / part.n / n_spins),
+               "chains": int(np.unique(part.chain).size)}
+        if ds.J > 0 and ds.h == 0:
+            s = float(exact.finite_lattice(ds.L, temp, J=ds.J).entropy)
+            row["exact_entropy_per_spin"] = s
+            row["nll_over_entropy"] = row["nll_per_spin"] / s
+        rows.append(row)
+        bar.update(part.n)
+    bar.close()
+    result = {"iw_samples": int(iw_samples), "per_temperature": rows,
+              "data": str(data.resolve()), "held_out": held_label, "seed": int(seed),
+              "package_version": __version__}
+    _write_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# --------------------------------------------------------------------- sampling
+
+
+def sample(
+    run_dir: str | os.PathLike,
+    n: int,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    temperature: float | None = None,
+    batch_size: int = 4096,
+) -> Path:
+    """Draw ``n`` configurations from a trained run into an HDF5 file (CONTRACTS section 1).
+
+    Each is independent: ``z`` from the prior, then every spin from its Bernoulli
+    probability.  Rows carry ``chain = 0 .. n-1`` (no two share a chain),
+    ``algorithm = "vae"`` and, for a model that does not condition on temperature,
+    ``temperature = NaN``.  Same seed, same bits.
+    """
+    from isingvae import lattice
+    from isingvae.storage import write_ising_file
+
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise InputError(f"--n must be an integer >= 1, got {n!r}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed!r}")
+    run_dir = Path(run_dir)
+    _quiet_tensorflow()
+    model, config = load_run(run_dir)
+    if temperature is not None:
+        raise InputError(f"the model in {run_dir} does not condition on temperature; "
+                         f"drop --temperature (conditional models arrive with issue #7)")
+    import tensorflow as tf
+
+    spins = np.empty((int(n), model.L, model.L), np.int8)
+    for b0 in range(0, int(n), batch_size):
+        m = min(batch_size, int(n) - b0)
+        s = tf.constant([seed, b0], tf.int64)
+        logits = model.sample_logits(m, s)
+        u = tf.random.stateless_uniform(tf.shape(logits), seed=s + 1)
+        up = tf.math.log(u) < tf.math.log_sigmoid(logits)       # P(up) = sigmoid(logit)
+        spins[b0:b0 + m] = np.where(up.numpy()[..., 0], 1, -1)
+    data = config["data"]
+    return write_ising_file(
+        out, L=model.L, J=data["J"], h=data["h"], seed=int(seed), algorithm="vae",
+        spins=spins, temperature=np.full(int(n), np.nan),
+        energy=lattice.energy(spins, data["J"], data["h"]),
+        magnetization=lattice.magnetization(spins), chain=np.arange(int(n)),
+        attrs={"run_dir": str(run_dir.resolve()), "model_settings": config["settings"]})
