@@ -136,9 +136,10 @@ def _args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
     p.add_argument("--model", choices=["conv", "dense"], help="encoder/decoder family: conv "
                    "(periodic convolutions, default) or dense (MLP)")
-    p.add_argument("--latent-dim", type=int, help="latent dimension (default 8)")
-    p.add_argument("--filters", type=_int_list, help="conv widths per level, e.g. 32,64")
-    p.add_argument("--units", type=_int_list, help="dense widths, e.g. 256")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default 16)")
+    p.add_argument("--filters", type=_int_list, help="conv widths per level (default 16,32)")
+    p.add_argument("--units", type=_int_list, help="dense widths (default 128 after the "
+                   "convolutions; 512,256 for --model dense)")
     p.add_argument("--flow", choices=["none", "planar", "radial", "iaf", "realnvp"],
                    default="none", help="posterior flow (arrives with issue #6)")
     p.add_argument("--flow-depth", type=int, default=0, help="number of stacked flow layers")
@@ -183,11 +184,10 @@ _TRAIN_FLAGS = {"model": "family", "latent_dim": "latent_dim", "filters": "filte
 def _cmd_train(args: argparse.Namespace) -> int:
     from isingvae.runs import TrainConfig, train
 
-    _import_tensorflow_quietly()
-
     given = {field: getattr(args, flag) for flag, field in _TRAIN_FLAGS.items()
              if getattr(args, flag) is not None}
     config = TrainConfig(**given).check()
+    _import_tensorflow_quietly()
     res = train(args.data, args.out, config, force=args.force,
                 verbose=0 if args.quiet else None)
     if res.already_complete:

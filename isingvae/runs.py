@@ -59,6 +59,13 @@ __all__ = [
 FLOWS = ("none", "planar", "radial", "iaf", "realnvp")
 HEADS = ("none", "vib-temperature", "vib-phase")
 STRATEGIES = ("default", "mirrored")
+# the model's options, repeated here so that checking settings needs no TensorFlow
+# (tests/test_runs.py checks they match isingvae.models.vae)
+FAMILIES = ("conv", "dense")
+KL_ESTIMATORS = ("analytic", "mc")
+KL_SCHEDULES = ("none", "linear", "cyclical")
+#: dense widths when none are given: after the convolutions (conv), or the whole MLP (dense)
+DEFAULT_UNITS = {"conv": (128,), "dense": (512, 256)}
 CONFIG, HISTORY, MODEL, EVALUATION, BACKUP = (
     "config.json", "history.csv", "model.keras", "evaluation.json", "backup")
 _OWN_FILES = (CONFIG, HISTORY, MODEL, EVALUATION, BACKUP)
@@ -68,12 +75,20 @@ class TrainingDiverged(InputError):
     """The loss became NaN or infinite: the settings, not the code, need changing."""
 
 
+def _label(name: str) -> str:
+    """A setting's name with its command-line flag: ``latent dim (--latent-dim)``."""
+    flag = {"family": "model"}.get(name, name).replace("_", "-")
+    return f"{name.replace('_', ' ')} (--{flag})"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run (``config.json`` holds these and the data's identity).
 
     Model: ``family`` (``conv``: periodic convolutions, ``dense``: MLP), ``latent_dim``,
-    ``filters`` (conv widths, one per level), ``units`` (dense widths), ``activation``.
+    ``filters`` (conv widths, one per level), ``units`` (dense widths; default
+    :data:`DEFAULT_UNITS` of the family), ``activation``.  The defaults were chosen by
+    measured held-out NLL and speed (see ``benchmarks/train_throughput.py``).
     Objective: ``beta``, ``kl_warmup`` (epochs of linear warm-up, or cycles' length with
     ``kl_schedule="cyclical"``: ``kl_cycles`` cycles over the run), ``free_bits`` (nats
     per latent dimension), ``kl_estimator`` (``analytic`` or ``mc``).  Optimisation:
@@ -85,9 +100,9 @@ class TrainConfig:
     """
 
     family: str = "conv"
-    latent_dim: int = 8
-    filters: tuple[int, ...] = (32, 64)
-    units: tuple[int, ...] = (256,)
+    latent_dim: int = 16
+    filters: tuple[int, ...] = (16, 32)
+    units: tuple[int, ...] | None = None
     activation: str = "elu"
     epochs: int = 20
     batch_size: int = 128
@@ -110,20 +125,22 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("filters", "units", "fractions"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.temperatures is not None:
             object.__setattr__(self, "temperatures",
                                tuple(float(t) for t in self.temperatures))
 
     def check(self) -> TrainConfig:
-        """Raise :class:`InputError` naming the first bad setting; return ``self``."""
-        from isingvae.models.vae import FAMILIES, KL_ESTIMATORS, KL_SCHEDULES
+        """Raise :class:`InputError` naming the first bad setting; return the settings
+        with family-dependent defaults filled in (``units``)."""
+        if self.units is None and self.family in DEFAULT_UNITS:
+            return dataclasses.replace(self, units=DEFAULT_UNITS[self.family]).check()
 
         def integer(name, minimum):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-                raise InputError(f"{name.replace('_', ' ')} must be an integer >= {minimum}, "
-                                 f"got {v!r}")
+                raise InputError(f"{_label(name)} must be an integer >= {minimum}, got {v!r}")
 
         def number(name, minimum, strict=False):
             v = getattr(self, name)
@@ -133,15 +150,15 @@ class TrainConfig:
                 f = math.nan
             if not math.isfinite(f) or f < minimum or (strict and f == minimum):
                 rel = ">" if strict else ">="
-                raise InputError(f"{name.replace('_', ' ')} must be a finite number {rel} "
-                                 f"{minimum:g}, got {v!r}")
+                raise InputError(f"{_label(name)} must be a finite number {rel} {minimum:g}, "
+                                 f"got {v!r}")
 
         for name, options in (("family", FAMILIES), ("kl_schedule", KL_SCHEDULES),
                               ("kl_estimator", KL_ESTIMATORS), ("strategy", STRATEGIES),
                               ("flow", FLOWS), ("head", HEADS)):
             if getattr(self, name) not in options:
-                raise InputError(f"{name.replace('_', ' ')} must be one of "
-                                 f"{', '.join(options)}, got {getattr(self, name)!r}")
+                raise InputError(f"{_label(name)} must be one of {', '.join(options)}, "
+                                 f"got {getattr(self, name)!r}")
         integer("latent_dim", 1)
         integer("epochs", 1)
         integer("batch_size", 1)
@@ -474,7 +491,8 @@ def _chain_blocked_stderr(values: np.ndarray, chains: np.ndarray) -> float:
     return float(math.sqrt((g - 1) / g * np.sum((loo - loo.mean()) ** 2)))
 
 
-def _log_weight_parts(model, parts, x: np.ndarray, k: int, seed: int, budget: int = 1 << 25):
+def _log_weight_parts(model, parts, x: np.ndarray, k: int, seed: int, budget: int = 1 << 25,
+                      on_batch=None):
     """log p(x|z), log p(z), log q(z|x) for ``k`` posterior samples: arrays ``(k, n)``.
 
     ``parts`` is ``model.log_weight_parts`` (compiled once by the caller).
@@ -495,6 +513,8 @@ def _log_weight_parts(model, parts, x: np.ndarray, k: int, seed: int, budget: in
             res = parts(xb, n, s)
             for arr, r in zip(out, res, strict=True):
                 arr[c0:c0 + n, b0:b0 + len(xb)] = r.numpy()
+        if on_batch is not None:
+            on_batch(len(xb))
     return out
 
 
@@ -575,7 +595,7 @@ def evaluate(
     for temp, part in held.by_temperature():
         x = part.x
         st = iw_statistics(*_log_weight_parts(model, parts, x, int(iw_samples),
-                                              seed + round(temp * 1e6)))
+                                              seed + round(temp * 1e6), on_batch=bar.update))
         nll = -st["log_p"] / n_spins
         row = {"temperature": temp, "n": int(part.n),
                "nll_per_spin": float(nll.mean()),
@@ -590,7 +610,6 @@ def evaluate(
             row["exact_entropy_per_spin"] = s
             row["nll_over_entropy"] = row["nll_per_spin"] / s
         rows.append(row)
-        bar.update(part.n)
     bar.close()
     result = {"iw_samples": int(iw_samples), "per_temperature": rows,
               "data": str(data.resolve()), "held_out": held_label, "seed": int(seed),

@@ -249,3 +249,16 @@ def test_train_with_strategy_mirrored(tmp_path, l4_file):
     with open(tmp_path / "m" / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and float(rows[1]["neg_elbo"]) < float(rows[0]["neg_elbo"])
+
+
+def test_settings_are_checked_without_tensorflow_and_match_the_model():
+    from isingvae.models import vae
+
+    assert (runs.FAMILIES, runs.KL_ESTIMATORS, runs.KL_SCHEDULES) == \
+        (vae.FAMILIES, vae.KL_ESTIMATORS, vae.KL_SCHEDULES)
+    code = ("import sys\nfrom isingvae.runs import TrainConfig\n"
+            "TrainConfig(family='dense').check()\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert TrainConfig().check().units == runs.DEFAULT_UNITS["conv"]
+    assert TrainConfig(family="dense").check().units == runs.DEFAULT_UNITS["dense"]

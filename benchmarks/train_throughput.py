@@ -1,0 +1,110 @@
+"""VAE training throughput: configurations per second, default model against a reference.
+
+Run ``python benchmarks/train_throughput.py`` (``--quick`` for a short run, ``--L`` for
+another lattice).  Each model trains through the same path as ``isingvae train``
+(:meth:`isingvae.data.IsingDataset.epoch_batches` with symmetry augmentation, the VAE's
+own ``train_step``) on random configurations; one warm-up epoch (tracing) is excluded,
+then ``--epochs`` epochs are timed.  Models, measured in the same run:
+
+- ``reference``: a plain periodic-conv VAE, 8 latent dimensions, conv widths 32/64 and
+  a dense layer of 256 (the common choice; the baseline the ratios are against);
+- ``default``: the model ``isingvae train`` builds with no flags;
+- ``dense``: the default dense family (an MLP, as in the classic Ising-VAE notebooks).
+
+Prints a table, then one JSON line per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from isingvae import lattice
+from isingvae.runs import TrainConfig
+from isingvae.storage import write_ising_file
+
+MODELS = {
+    "reference": dict(family="conv", filters=(32, 64), units=(256,), latent_dim=8),
+    "default": {},
+    "dense": dict(family="dense", units=(512, 256)),
+}
+
+
+def random_file(path: Path, L: int, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(n, L, L))
+    return write_ising_file(path, L=L, J=1.0, h=0.0, seed=0, algorithm="random", spins=s,
+                            temperature=np.full(n, 2.5), energy=lattice.energy(s),
+                            magnetization=lattice.magnetization(s), chain=np.arange(n))
+
+
+def measure(path: Path, settings: dict, epochs: int) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from isingvae.data import IsingDataset
+    from isingvae.models import VAE
+
+    cfg = TrainConfig(**settings)
+    ds = IsingDataset(path)
+    keras.utils.set_random_seed(0)
+    steps = ds.n // cfg.batch_size
+    model = VAE(L=ds.L, latent_dim=cfg.latent_dim, family=cfg.family, filters=cfg.filters,
+                units=cfg.units, activation=cfg.activation, kl_schedule="linear",
+                warmup_steps=steps * cfg.kl_warmup)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    batches, steps = ds.epoch_batches(batch_size=cfg.batch_size, epochs=epochs + 1,
+                                      seed=0, augment=cfg.augment)
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.start = time.perf_counter()
+
+    clock = Clock()
+    model.fit(batches, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, shuffle=False,
+              callbacks=[clock])
+    seconds = time.perf_counter() - clock.start
+    configs = epochs * steps * cfg.batch_size
+    return {"configs_per_second": configs / seconds, "seconds": seconds, "configs": configs,
+            "parameters": int(model.count_params()), "batch_size": cfg.batch_size,
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--L", type=int, default=16)
+    ap.add_argument("--n", type=int, default=8192, help="training configurations")
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs")
+    ap.add_argument("--quick", action="store_true", help="2048 configurations, 1 epoch")
+    args = ap.parse_args()
+    n, epochs = (2048, 1) if args.quick else (args.n, args.epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = random_file(Path(tmp) / "random.h5", args.L, n)
+        results = {name: measure(path, settings, epochs) for name, settings in MODELS.items()}
+    base = results["reference"]["configs_per_second"]
+    print(f"VAE training throughput, L = {args.L}, {n} configurations, {epochs} timed "
+          f"epoch(s), {os.cpu_count()} CPU(s)")
+    print(f"{'model':>10} {'params':>9} {'configs/s':>10} {'vs reference':>13}")
+    for name, r in results.items():
+        print(f"{name:>10} {r['parameters']:9d} {r['configs_per_second']:10.0f} "
+              f"{r['configs_per_second'] / base:12.2f}x")
+    for name, r in results.items():
+        print(json.dumps({"benchmark": "train_throughput", "model": name, "L": args.L,
+                          "settings": {k: list(v) if isinstance(v, tuple) else v
+                                       for k, v in MODELS[name].items()},
+                          **{k: round(v, 3) if isinstance(v, float) else v
+                             for k, v in r.items()},
+                          "ratio_to_reference": round(r["configs_per_second"] / base, 3)}))
+
+
+if __name__ == "__main__":
+    main()
