@@ -53,7 +53,7 @@ def measure(path: Path, settings: dict, epochs: int) -> dict:
     from isingvae.data import IsingDataset
     from isingvae.models import VAE
 
-    cfg = TrainConfig(**settings)
+    cfg = TrainConfig(**settings).check()
     ds = IsingDataset(path)
     keras.utils.set_random_seed(0)
     steps = ds.n // cfg.batch_size

@@ -136,7 +136,7 @@ def _args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
     p.add_argument("--model", choices=["conv", "dense"], help="encoder/decoder family: conv "
                    "(periodic convolutions, default) or dense (MLP)")
-    p.add_argument("--latent-dim", type=int, help="latent dimension (default 16)")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default 32)")
     p.add_argument("--filters", type=_int_list, help="conv widths per level (default 16,32)")
     p.add_argument("--units", type=_int_list, help="dense widths (default 128 after the "
                    "convolutions; 512,256 for --model dense)")

@@ -100,7 +100,7 @@ class TrainConfig:
     """
 
     family: str = "conv"
-    latent_dim: int = 16
+    latent_dim: int = 32
     filters: tuple[int, ...] = (16, 32)
     units: tuple[int, ...] | None = None
     activation: str = "elu"
