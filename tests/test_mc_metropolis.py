@@ -1,5 +1,10 @@
 """Checkerboard multi-spin-coded Metropolis: exactness, reproducibility, input checks."""
 
+import os
+import platform
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -7,8 +12,10 @@ from _mc_helpers import check_against_enumeration, chi_square_em, run_series
 
 from isingvae import exact
 from isingvae.errors import InputError
-from isingvae.mc import Metropolis, metropolis
+from isingvae.mc import Metropolis, _rng, metropolis
+from isingvae.mc import _metropolis_kernels as _k
 from isingvae.mc import observables as obs
+from isingvae.mc._rng import next_u64_pp
 from isingvae.mc.autocorr import jackknife, mean_and_error
 
 TC = exact.critical_temperature()
@@ -206,3 +213,156 @@ def test_not_trapped_in_zero_cost_cycles(fast):
     np.testing.assert_allclose(sim.energy, 0.0)
     sim.sweep(200)
     assert (sim.energy < -1.0).mean() > 0.9
+
+
+# ---------------------------------------------------------------------------------
+# the vectorised fast kernel, white box: a plain scalar rendering of the same
+# algorithm (same streams, same chunks of sites, same rounds) must give the same bits
+
+
+@numba.njit
+def _scalar_reference_sweeps(words, rng, valid, d3, d4, r3, r4, n):
+    lanes = _k.LANES
+    nT, nB, L, _ = words.shape
+    m3 = np.zeros(lanes, np.uint64)
+    m4 = np.zeros(lanes, np.uint64)
+    und = np.zeros(lanes, np.uint64)
+    half = np.zeros(lanes, np.uint64)
+    flip = np.zeros(lanes, np.uint64)
+    spin = np.zeros(lanes, np.uint64)
+    for t in range(nT):
+        for b in range(nB):
+            W = words[t, b]
+            for _ in range(n):
+                for colour in range(2):
+                    for i in range(L):
+                        st = rng[t, b, i]
+                        odd = (i + colour) & 1
+                        for c in range((L + 2 * lanes - 1) // (2 * lanes)):
+                            used = min(lanes, (L - 2 * lanes * c) // 2)
+                            for v in range(lanes):
+                                m3[v] = m4[v] = und[v] = half[v] = flip[v] = spin[v] = 0
+                                if v >= used:
+                                    continue
+                                j = 2 * lanes * c + 2 * v + odd
+                                s = W[i, j]
+                                x = (
+                                    ~(s ^ W[(i - 1) % L, j]),
+                                    ~(s ^ W[(i + 1) % L, j]),
+                                    ~(s ^ W[i, (j - 1) % L]),
+                                    ~(s ^ W[i, (j + 1) % L]),
+                                )
+                                # bit-sliced count of agreeing neighbours
+                                a1 = x[0] ^ x[1]
+                                a2 = x[0] & x[1]
+                                b1 = x[2] ^ x[3]
+                                b2 = x[2] & x[3]
+                                four = a2 & b2
+                                three = (a2 & b1) | (b2 & a1)
+                                two_plus = a2 | b2 | (a1 & b1)
+                                m3[v] = three
+                                m4[v] = four
+                                und[v] = ((three & r3[t]) | (four & r4[t])) & valid[b]
+                                half[v] = two_plus & ~(three | four) & valid[b]
+                                flip[v] = ~two_plus & valid[b]
+                                spin[v] = s
+                            need = np.uint64(0)
+                            for v in range(lanes):
+                                need |= und[v] | half[v]
+                            k = 0
+                            while need != 0 and k < 64:
+                                left = np.uint64(0)
+                                for v in range(lanes):
+                                    w, s0, s1, s2, s3 = next_u64_pp(
+                                        st[0, v], st[1, v], st[2, v], st[3, v]
+                                    )
+                                    st[0, v], st[1, v], st[2, v], st[3, v] = s0, s1, s2, s3
+                                    if k == 0:
+                                        flip[v] |= half[v] & ~w
+                                    d = (m3[v] & d3[t, k]) | (m4[v] & d4[t, k])
+                                    flip[v] |= und[v] & d & ~w
+                                    und[v] &= ~(d ^ w)
+                                    left |= und[v]
+                                k += 1
+                                need = np.uint64(1) if k < _k.EAGER_ROUNDS else left
+                            for v in range(used):
+                                j = 2 * lanes * c + 2 * v + odd
+                                W[i, j] = spin[v] ^ flip[v]
+
+
+@pytest.mark.parametrize("L", [4, 6, 10, 16, 18, 32, 34])
+def test_vector_kernel_matches_scalar_reference(L):
+    temps = [0.05, 1.5, TC, 3.5]  # 0.05: no Delta E > 0 move can be accepted (P = 0)
+    sim = Metropolis(L=L, temperatures=temps, chains=70, seed=L, start="cold")
+    sim.sweep(2)
+    sim.set_spins(np.where(np.random.default_rng(L).random(sim.spins.shape) < 0.3, -1, 1))
+    words, rng = sim._words.copy(), sim._rng.copy()
+    d3, d4, r3, r4 = sim._tables[:4]
+    _scalar_reference_sweeps(words, rng, sim._valid, d3, d4, r3, r4, 3)
+    sim.sweep(3)
+    np.testing.assert_array_equal(sim._rng, rng)
+    np.testing.assert_array_equal(sim._words, words)
+
+
+def test_vector_random_words_are_xoshiro256plusplus():
+    # lane v of a row is stream 8 i + v of the block's spawn key, stepped in place
+    sim = Metropolis(L=16, temperatures=[TC], chains=64, seed=3)
+    ref = _rng.stream_states(3, (_rng.TAG_METROPOLIS, 0, 0), _k.LANES * 16)
+    np.testing.assert_array_equal(sim._rng[0, 0, 5, :, 2], ref[5 * _k.LANES + 2])
+    # xoshiro256++ output: rotl(s0 + s3, 23) + s0, here (1 + 4) << 23 + 1
+    assert next_u64_pp(*np.array([1, 2, 3, 4], np.uint64))[0] == 41943041
+
+
+@pytest.mark.parametrize("features", ["+sse2", "+avx2,+bmi2,+fma"])
+def test_same_bits_whatever_the_vector_width(features, tmp_path):
+    # the kernels are compiled for the CPU at hand (AVX-512 here); code generated
+    # for SSE2 or AVX2 alone must reproduce the same spins
+    script = (
+        "import sys, numpy as np\n"
+        "from isingvae.mc import Metropolis\n"
+        "sim = Metropolis(L=18, temperatures=[1.9, 2.6], chains=70, seed=5)\n"
+        "sim.sweep(4)\n"
+        "np.save(sys.argv[1], sim.spins)\n"
+    )
+    out = tmp_path / "spins.npy"
+    env = dict(
+        os.environ,
+        NUMBA_CPU_NAME="x86-64",
+        NUMBA_CPU_FEATURES=features,
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("x86 code generation only")
+    subprocess.run([sys.executable, "-c", script, str(out)], env=env, check=True)
+    here = Metropolis(L=18, temperatures=[1.9, 2.6], chains=70, seed=5)
+    here.sweep(4)
+    np.testing.assert_array_equal(np.load(out), here.spins)
+
+
+@pytest.mark.parametrize("T", [1.8, TC, 3.2])
+def test_acceptance_is_exact_and_independent_across_chains(T):
+    # all 64 chains start from one configuration, so every site of the first colour
+    # has the same class in every chain; after the first half-sweep the number of
+    # chains that flipped a site must be Binomial(64, p): the right mean, and the
+    # binomial variance (a random number shared by chains would inflate it ~64-fold)
+    L = 128
+    rng = np.random.default_rng(7)
+    config = np.where(rng.random((L, L)) < 0.25, -1, 1).astype(np.int8)
+    sim = Metropolis(L=L, temperatures=[T], chains=64, seed=8)
+    sim.set_spins(np.broadcast_to(config, (1, 64, L, L)))
+    sim.sweep(1)  # the first colour, (i + j) even, is final after the first half-sweep
+    flipped = (sim.spins[0] != config).sum(axis=0)
+    s = config.astype(np.int64)
+    nb = np.roll(s, 1, 0) + np.roll(s, -1, 0) + np.roll(s, 1, 1) + np.roll(s, -1, 1)
+    agree = (s * nb + 4) // 2
+    first = (np.add.outer(np.arange(L), np.arange(L)) % 2) == 0
+    for a, p in ((2, 0.5), (3, np.exp(-4 / T)), (4, np.exp(-8 / T))):
+        counts = flipped[first & (agree == a)]
+        n = counts.size
+        assert n > 500
+        mean, var = 64 * p, 64 * p * (1 - p)
+        assert abs(counts.mean() - mean) < 5 * np.sqrt(var / n), (a, counts.mean(), mean)
+        # sample variance of n draws: standard error about var * sqrt(2 / n) (plus kurtosis)
+        tolerance = 6 * var * np.sqrt(2.0 / n) + 0.05
+        assert abs(counts.var(ddof=1) - var) < tolerance, (a, counts.var(ddof=1), var)
+    assert (flipped[first & (agree <= 1)] == 64).all()

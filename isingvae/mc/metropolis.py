@@ -18,8 +18,9 @@ of each sublattice, i.e. one attempted flip of every spin of every chain.
 64 independent chains of one temperature share the bits of ``uint64`` words
 (replica multi-spin coding), so one site update is a few dozen bitwise
 operations for 64 chains.  Acceptance bits come from fixed-point thresholds
-compared digit by digit with private random bits of each chain (see
-:mod:`isingvae.mc._metropolis_kernels`); there is no ``exp`` in the loop.
+compared digit by digit with private random bits of each chain, and for
+``J > 0``, ``h = 0`` eight sites of a row are updated at once in vector code
+(see :mod:`isingvae.mc._metropolis_kernels`); there is no ``exp`` in the loop.
 
 Example:
 
@@ -114,9 +115,10 @@ class Metropolis(Sampler):
     Raises:
         InputError: for any argument out of range (message names the value).
 
-    Randomness: row ``i`` of block ``b`` at temperature index ``t`` owns the
-    xoshiro256** stream of spawn key ``(1, t, b)``, sub-stream ``i`` (see
-    :mod:`isingvae.mc._rng`), so results do not depend on the number of threads.
+    Randomness: row ``i`` of block ``b`` at temperature index ``t`` owns the eight
+    xoshiro256++ streams of spawn key ``(1, t, b)``, sub-streams ``8 i`` to ``8 i + 7``
+    (see :mod:`isingvae.mc._rng`), one per vector lane, so results do not depend on
+    the number of threads or on the CPU's vector width.
     Padding bits of a partly filled last block are never flipped and never
     reported.
     """
@@ -152,12 +154,15 @@ class Metropolis(Sampler):
         else:
             self._words = _rng.random_words(self._seed, (_rng.TAG_METROPOLIS_INIT,), shape)
             self._words |= ~self._valid[None, :, None, None]  # padding starts up
-        self._rng = np.empty((nT, self._n_blocks, self._L, 4), np.uint64)
+        lanes = _k.LANES
+        self._rng = np.empty((nT, self._n_blocks, self._L, 4, lanes), np.uint64)
         for t in range(nT):
             for b in range(self._n_blocks):
-                self._rng[t, b] = _rng.stream_states(
-                    self._seed, (_rng.TAG_METROPOLIS, t, b), self._L
+                states = _rng.stream_states(
+                    self._seed, (_rng.TAG_METROPOLIS, t, b), lanes * self._L
                 )
+                # stream lanes * i + v drives lane v of row i; stored word-major per row
+                self._rng[t, b] = states.reshape(self._L, lanes, 4).transpose(0, 2, 1)
         self._sweeps_done = 0
 
     # ------------------------------------------------------------------ properties
@@ -203,13 +208,13 @@ class Metropolis(Sampler):
         return self._words.size * n < _SERIAL_WORDS or numba.get_num_threads() == 1
 
     def _run(self, n: int) -> None:
+        args = (self._words, self._rng, self._valid, n, self._fast, self._tables)
         if self._small(n):
-            kernel = _k.sweeps_serial
+            _k.sweeps_serial(*args)
         elif self._strategy() == "pairs":
-            kernel = _k.sweeps_by_pair
+            _k.sweeps_by_pair(*args)
         else:
-            kernel = _k.sweeps_by_row
-        kernel(self._words, self._rng, self._valid, n, self._fast, self._tables)
+            _k.sweeps_by_row(*args, 4 * numba.get_num_threads())
 
     # ------------------------------------------------------------------ state
 
@@ -217,7 +222,8 @@ class Metropolis(Sampler):
         """Everything needed to continue bit-identically: plain numpy arrays and ints.
 
         Keys: ``words`` (``uint64``, ``(n_T, n_blocks, L, L)``, the packed spins),
-        ``rng`` (``uint64``, ``(n_T, n_blocks, L, 4)``, xoshiro256** states),
+        ``rng`` (``uint64``, ``(n_T, n_blocks, L, 4, 8)``, the xoshiro256++ states of
+        every row's eight streams, state word-major),
         ``sweeps_done`` (int).  Copies, safe to keep.
         """
         return {
