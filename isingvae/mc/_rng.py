@@ -41,10 +41,8 @@ TAG_WOLFF_INIT = 4
 
 
 @numba.njit(inline="always")
-def next_u64(s0, s1, s2, s3):
-    """One xoshiro256** step: returns ``(output, s0, s1, s2, s3)``."""
-    x = s1 * _U5
-    out = ((x << _U7) | (x >> _U57)) * _U9
+def _advance(s0, s1, s2, s3):
+    """The xoshiro256 state transition shared by the ``**`` and ``++`` generators."""
     t = s1 << _U17
     s2 ^= s0
     s3 ^= s1
@@ -52,7 +50,15 @@ def next_u64(s0, s1, s2, s3):
     s0 ^= s3
     s2 ^= t
     s3 = (s3 << _U45) | (s3 >> _U19)
-    return out, s0, s1, s2, s3
+    return s0, s1, s2, s3
+
+
+@numba.njit(inline="always")
+def next_u64(s0, s1, s2, s3):
+    """One xoshiro256** step: returns ``(output, s0, s1, s2, s3)``."""
+    x = s1 * _U5
+    s0n, s1n, s2n, s3n = _advance(s0, s1, s2, s3)
+    return ((x << _U7) | (x >> _U57)) * _U9, s0n, s1n, s2n, s3n
 
 
 @numba.njit(inline="always")
@@ -62,15 +68,8 @@ def next_u64_pp(s0, s1, s2, s3):
     Returns ``(output, s0, s1, s2, s3)``; the Metropolis kernels use this variant.
     """
     x = s0 + s3
-    out = ((x << _U23) | (x >> _U41)) + s0
-    t = s1 << _U17
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = (s3 << _U45) | (s3 >> _U19)
-    return out, s0, s1, s2, s3
+    s0n, s1n, s2n, s3n = _advance(s0, s1, s2, s3)
+    return ((x << _U23) | (x >> _U41)) + s0, s0n, s1n, s2n, s3n
 
 
 def stream_states(seed, key, n):
