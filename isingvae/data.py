@@ -55,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.storage import Header, open_ising_file, read_header
 
@@ -562,7 +563,7 @@ class IsingDataset:
         :class:`InputError`; use :meth:`Splits.chain_counts` to see the allocation.
         """
         fr = _check_fractions(fractions)
-        seed = _check_seed(seed)
+        seed = _v.seed(seed)
         chain, temp = self.chain, self.temperature
         temp = np.where(np.isnan(temp), -1.0, temp)       # unknown temperatures: one stratum
         ids, inverse = np.unique(chain, return_inverse=True)
@@ -589,6 +590,12 @@ class IsingDataset:
                         for k in range(3)))
 
     # ---------------------------------------------------------------- tf.data
+    def _check_flip(self, flip: bool) -> None:
+        """Refuse spin-flip augmentation of data made in a field (where it is no symmetry)."""
+        if flip and self.h != 0:
+            raise InputError(f"{self.path} was made at field h = {self.h:g}, where the spin "
+                             f"flip is not a symmetry; augment with flip=False")
+
     def to_tf(
         self,
         split: str | None = None,
@@ -642,10 +649,8 @@ class IsingDataset:
         feature_names, feature_single = _column_list(columns, "columns")
         target_names, target_single = ((), False) if targets is None else \
             _column_list(targets, "targets")
-        seed = _check_seed(seed)
-        if augment and flip and self.h != 0:
-            raise InputError(f"{self.path} was made at field h = {self.h:g}, where the spin "
-                             f"flip is not a symmetry; augment with flip=False")
+        seed = _v.seed(seed)
+        self._check_flip(augment and flip)
         L = ds.L
         names = set(feature_names) | set(target_names)
 
@@ -726,18 +731,14 @@ class IsingDataset:
         """
         import tensorflow as tf
 
-        seed = _check_seed(seed)
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
-        batch_size = int(batch_size)
+        seed = _v.seed(seed)
+        batch_size = _v.count("batch size", batch_size)
         steps = self.n // batch_size
         if steps == 0:
             raise InputError(f"{self._label or 'the selection'} of {self.path} has {self.n} "
                              f"configuration(s), fewer than one batch of {batch_size}; "
                              f"lower the batch size or use more data")
-        if augment and flip and self.h != 0:
-            raise InputError(f"{self.path} was made at field h = {self.h:g}, where the spin "
-                             f"flip is not a symmetry; augment with flip=False")
+        self._check_flip(augment and flip)
         if not 0 <= int(start_epoch) < int(epochs):
             raise InputError(f"start epoch {start_epoch} must lie in [0, {epochs})")
         spins = tf.constant(self.spins)
@@ -813,12 +814,6 @@ def _check_fractions(fractions) -> np.ndarray:
     if abs(fr.sum() - 1.0) > 1e-6:
         raise InputError(f"fractions must sum to 1, got {fractions!r} (sum {fr.sum():g})")
     return fr
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
 
 
 def _float_words(value: float) -> tuple[int, int]:

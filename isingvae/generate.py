@@ -95,7 +95,7 @@ class GenerationPlan:
     h: float = 0.0
 
     def __post_init__(self):
-        from isingvae.mc import _validate as check
+        from isingvae import _validate as check
 
         object.__setattr__(self, "L", check.lattice_size(self.L))
         temps = tuple(float(t) for t in check.temperatures(self.temperatures))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -40,8 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae._version import __version__
 from isingvae.errors import InputError, NotBuiltError
+from isingvae.storage import atomic_path
 
 __all__ = [
     "FLOWS",
@@ -137,44 +140,20 @@ class TrainConfig:
         if self.units is None and self.family in DEFAULT_UNITS:
             return dataclasses.replace(self, units=DEFAULT_UNITS[self.family]).check()
 
-        def integer(name, minimum):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-                raise InputError(f"{_label(name)} must be an integer >= {minimum}, got {v!r}")
-
-        def number(name, minimum, strict=False):
-            v = getattr(self, name)
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                f = math.nan
-            if not math.isfinite(f) or f < minimum or (strict and f == minimum):
-                rel = ">" if strict else ">="
-                raise InputError(f"{_label(name)} must be a finite number {rel} {minimum:g}, "
-                                 f"got {v!r}")
-
         for name, options in (("family", FAMILIES), ("kl_schedule", KL_SCHEDULES),
                               ("kl_estimator", KL_ESTIMATORS), ("strategy", STRATEGIES),
                               ("flow", FLOWS), ("head", HEADS)):
-            if getattr(self, name) not in options:
-                raise InputError(f"{_label(name)} must be one of {', '.join(options)}, "
-                                 f"got {getattr(self, name)!r}")
-        integer("latent_dim", 1)
-        integer("epochs", 1)
-        integer("batch_size", 1)
-        integer("kl_warmup", 0)
-        integer("kl_cycles", 1)
-        integer("seed", 0)
-        integer("split_seed", 0)
-        integer("flow_depth", 0)
-        number("learning_rate", 0.0, strict=True)
-        number("beta", 0.0)
-        number("free_bits", 0.0)
+            _v.choice(_label(name), getattr(self, name), options)
+        for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1),
+                              ("kl_warmup", 0), ("kl_cycles", 1), ("seed", 0),
+                              ("split_seed", 0), ("flow_depth", 0)):
+            _v.count(_label(name), getattr(self, name), minimum)
+        _v.real(_label("learning_rate"), self.learning_rate, positive=True)
+        for name in ("beta", "free_bits"):
+            _v.real(_label(name), getattr(self, name), nonnegative=True)
         for name in ("filters", "units"):
             for v in getattr(self, name):
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                    raise InputError(f"{name} must be positive integers, got "
-                                     f"{list(getattr(self, name))}")
+                _v.count(f"every entry of {_label(name)}", v)
         if self.family == "conv" and not self.filters:
             raise InputError("a conv model needs at least one entry in filters")
         if self.flow != "none":
@@ -217,10 +196,11 @@ def _quiet_tensorflow() -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    """Replace ``path`` by ``text`` through a temporary file and a rename."""
+    target, tmp = atomic_path(path)
     try:
         tmp.write_text(text)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -233,15 +213,8 @@ def _data_identity(ds) -> dict:
 
 
 def _select(ds, temperatures):
-    if temperatures is None:
-        return ds
-    view = ds.select(temperature=list(temperatures))
-    missing = [t for t in temperatures
-               if not np.any(np.isclose(ds.temperatures, t, rtol=1e-9, atol=0))]
-    if missing:
-        raise InputError(f"temperature {missing[0]:g} is not in {ds.path} (it has "
-                         f"{', '.join(f'{t:g}' for t in ds.temperatures)})")
-    return view
+    """The rows at ``temperatures`` (all when ``None``); an absent one raises InputError."""
+    return ds if temperatures is None else ds.select(temperature=list(temperatures))
 
 
 def _check_finite_data(ds) -> None:
@@ -365,12 +338,11 @@ def _callbacks(run_dir: Path, start: int):
             row.update({k: float(v) for k, v in sorted((logs or {}).items())})
             self.rows.append(row)
             keys = list(dict.fromkeys(k for r in self.rows for k in r))
-            tmp = run_dir / f".{HISTORY}.tmp"
-            with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=keys)
-                w.writeheader()
-                w.writerows(self.rows)
-            os.replace(tmp, run_dir / HISTORY)
+            text = io.StringIO(newline="")
+            w = csv.DictWriter(text, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+            _write_atomic(run_dir / HISTORY, text.getvalue())
 
     class Backup(keras.callbacks.BackupAndRestore):
         """BackupAndRestore whose files are replaced atomically (a kill mid-save is safe)."""
@@ -561,8 +533,7 @@ def evaluate(
     from isingvae.data import IsingDataset
     from isingvae.progress import Progress
 
-    if isinstance(iw_samples, bool) or int(iw_samples) != iw_samples or iw_samples < 1:
-        raise InputError(f"--iw-samples must be an integer >= 1, got {iw_samples!r}")
+    _v.count("--iw-samples", iw_samples)
     run_dir = Path(run_dir)
     _quiet_tensorflow()
     model, config = load_run(run_dir)
@@ -640,10 +611,8 @@ def sample(
     from isingvae import lattice
     from isingvae.storage import write_ising_file
 
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise InputError(f"--n must be an integer >= 1, got {n!r}")
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise InputError(f"--seed must be an integer >= 0, got {seed!r}")
+    n = _v.count("--n", n)
+    seed = _v.seed(seed)
     run_dir = Path(run_dir)
     _quiet_tensorflow()
     model, config = load_run(run_dir)

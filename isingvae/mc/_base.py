@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from isingvae.mc import _validate as _v
+from isingvae import _validate as _v
 
 
 class Sampler:

@@ -40,10 +40,10 @@ import math
 import numba
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.mc import _metropolis_kernels as _k
 from isingvae.mc import _rng
-from isingvae.mc import _validate as _v
 from isingvae.mc._base import Sampler
 
 __all__ = ["Metropolis"]

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.mc import _validate as _v
 from isingvae.mc.autocorr import integrated_time
 
 __all__ = [

@@ -38,9 +38,9 @@ import numbers
 import numba
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.mc import _rng
-from isingvae.mc import _validate as _v
 from isingvae.mc import _wolff_kernels as _k
 from isingvae.mc._base import Sampler
 

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.models.layers import CircularPad2D
 
@@ -164,19 +165,6 @@ def build_decoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
 # ------------------------------------------------------------------ the model
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value, minimum: float = 0.0) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v < minimum:
-        raise InputError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
-    return v
-
-
 @keras.saving.register_keras_serializable(package="isingvae")
 class VAE(keras.Model):
     """VAE with a Bernoulli decoder on the ``L x L`` torus (see the module docstring).
@@ -206,31 +194,23 @@ class VAE(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.L = _check_int("L", L, 2)
-        self.latent_dim = _check_int("latent dimension", latent_dim, 1)
-        if family not in FAMILIES:
-            raise InputError(f"model family must be one of {', '.join(FAMILIES)}, "
-                             f"got {family!r}")
-        self.family = family
-        self.filters = tuple(_check_int("filters", f, 1) for f in filters)
-        self.units = tuple(_check_int("units", u, 1) for u in units)
+        self.L = _v.count("L", L, 2)
+        self.latent_dim = _v.count("latent dimension", latent_dim, 1)
+        self.family = _v.choice("model family", family, FAMILIES)
+        self.filters = tuple(_v.count("filters", f, 1) for f in filters)
+        self.units = tuple(_v.count("units", u, 1) for u in units)
         if family == "conv" and not self.filters:
             raise InputError("a conv model needs at least one filter count")
         self.activation = str(activation)
-        self.beta_target = _check_float("beta", beta)
-        self.free_bits = _check_float("free bits", free_bits)
-        if kl_estimator not in KL_ESTIMATORS:
-            raise InputError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {kl_estimator!r}")
-        if kl_schedule not in KL_SCHEDULES:
-            raise InputError(f"KL schedule must be one of {', '.join(KL_SCHEDULES)}, "
-                             f"got {kl_schedule!r}")
-        self.kl_estimator = kl_estimator
-        self.kl_schedule = kl_schedule
-        self.warmup_steps = _check_int("warm-up steps", warmup_steps, 0)
-        self.cycle_steps = _check_int("cycle steps", cycle_steps, 0)
+        self.beta_target = _v.real("beta", beta, nonnegative=True)
+        self.free_bits = _v.real("free bits", free_bits, nonnegative=True)
+        self.kl_estimator = _v.choice("KL estimator", kl_estimator, KL_ESTIMATORS)
+        self.kl_schedule = _v.choice("KL schedule", kl_schedule, KL_SCHEDULES)
+        self.warmup_steps = _v.count("warm-up steps", warmup_steps, 0)
+        self.cycle_steps = _v.count("cycle steps", cycle_steps, 0)
         if kl_schedule == "cyclical" and self.cycle_steps < 2:
             raise InputError(f"a cyclical KL schedule needs cycle_steps >= 2, got {cycle_steps}")
-        self.noise_seed = _check_int("seed", noise_seed, 0) % (2**31 - 1)
+        self.noise_seed = _v.count("seed", noise_seed, 0) % (2**31 - 1)
         self.n_spins = self.L * self.L
 
         arch = (self.L, self.latent_dim, family, self.filters, self.units, self.activation)

@@ -1,4 +1,7 @@
-"""Argument checks shared by the samplers: each raises :class:`InputError` naming the value."""
+"""Argument checks shared across the package (samplers, generation, data, models, runs).
+
+Each raises :class:`InputError` naming the value; this module imports only numpy.
+"""
 
 import math
 import numbers
@@ -46,14 +49,15 @@ def seed(value):
     return int(value)
 
 
-def real(name, value, positive=False):
-    """A finite float (strictly positive when asked)."""
+def real(name, value, positive=False, nonnegative=False):
+    """A finite float (strictly positive, or >= 0, when asked)."""
     try:
         x = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(x) or (positive and x <= 0):
-        kind = "positive and finite" if positive else "finite"
+    if not math.isfinite(x) or (positive and x <= 0) or (nonnegative and x < 0):
+        kind = "positive and finite" if positive else \
+            "finite and >= 0" if nonnegative else "finite"
         raise InputError(f"{name} must be {kind}, got {value!r}")
     return x
 
