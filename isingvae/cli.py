@@ -141,8 +141,20 @@ def _args_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--units", type=_int_list, help="dense widths (default 128 after the "
                    "convolutions; 512,256 for --model dense)")
     p.add_argument("--flow", choices=["none", "planar", "radial", "iaf", "realnvp"],
-                   default="none", help="posterior flow (arrives with issue #6)")
-    p.add_argument("--flow-depth", type=int, default=0, help="number of stacked flow layers")
+                   help="normalizing flow on the posterior (default none)")
+    p.add_argument("--flow-depth", type=int, help="number of stacked flow layers (default 4 "
+                   "with a flow)")
+    p.add_argument("--flow-global", dest="flow_amortized", action="store_false", default=None,
+                   help="one set of flow parameters for all configurations (default: "
+                   "amortized, from the encoder)")
+    p.add_argument("--prior", choices=["normal", "maf"],
+                   help="prior p(z): standard normal (default) or learned masked "
+                   "autoregressive flow")
+    p.add_argument("--prior-depth", type=int, help="MAF layers of --prior maf (default 2)")
+    p.add_argument("--levels", type=int, choices=[1, 2],
+                   help="latent levels: 2 for the two-level top-down model (default 1)")
+    p.add_argument("--top-dim", type=int, help="top-level latent size with --levels 2 "
+                   "(default latent dim / 4)")
     p.add_argument("--head", choices=["none", "vib-temperature", "vib-phase"], default="none",
                    help="supervised head (arrives with issue #7)")
     p.add_argument("--epochs", type=int, help="passes over the training split (default 20)")
@@ -156,7 +168,8 @@ def _args_train(p: argparse.ArgumentParser) -> None:
                    help="warm-up shape: linear once, or cyclical (--kl-cycles cycles)")
     p.add_argument("--kl-cycles", type=int, help="cycles of the cyclical schedule (default 4)")
     p.add_argument("--kl-estimator", choices=["analytic", "mc"],
-                   help="closed-form KL (default) or the one-sample Monte Carlo estimate")
+                   help="closed-form KL (default, where one exists: not with a flow or a "
+                   "learned prior) or the one-sample Monte Carlo estimate")
     p.add_argument("--free-bits", type=float, help="free nats per latent dimension (default 0)")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="do not apply random lattice symmetries to training batches")
@@ -172,6 +185,8 @@ def _args_train(p: argparse.ArgumentParser) -> None:
 
 _TRAIN_FLAGS = {"model": "family", "latent_dim": "latent_dim", "filters": "filters",
                 "units": "units", "flow": "flow", "flow_depth": "flow_depth", "head": "head",
+                "flow_amortized": "flow_amortized", "prior": "prior",
+                "prior_depth": "prior_depth", "levels": "levels", "top_dim": "top_dim",
                 "epochs": "epochs", "batch_size": "batch_size",
                 "learning_rate": "learning_rate", "seed": "seed", "beta": "beta",
                 "kl_warmup": "kl_warmup", "kl_schedule": "kl_schedule",

@@ -62,6 +62,9 @@ __all__ = [
 FLOWS = ("none", "planar", "radial", "iaf", "realnvp")
 HEADS = ("none", "vib-temperature", "vib-phase")
 STRATEGIES = ("default", "mirrored")
+PRIORS = ("normal", "maf")
+#: flow layers when --flow is given without --flow-depth
+DEFAULT_FLOW_DEPTH = 4
 # the model's options, repeated here so that checking settings needs no TensorFlow
 # (tests/test_runs.py checks they match isingvae.models.vae)
 FAMILIES = ("conv", "dense")
@@ -98,8 +101,16 @@ class TrainConfig:
     ``epochs``, ``batch_size``, ``learning_rate``, ``augment`` (random lattice symmetry
     per configuration and epoch).  Data: ``temperatures`` (a subset, or all), the split
     ``fractions`` and ``split_seed``.  ``strategy``: ``default`` or ``mirrored`` (every
-    visible device).  ``flow``, ``flow_depth`` and ``head`` are reserved for flow
-    posteriors and supervised heads.
+    visible device).
+
+    Richer posteriors and priors (issue #6): ``flow`` (``planar``, ``radial``, ``iaf``,
+    ``realnvp``) with ``flow_depth`` layers (default :data:`DEFAULT_FLOW_DEPTH`),
+    amortized (parameters or context from the encoder) unless ``flow_amortized`` is
+    false; ``prior="maf"`` learns the prior with ``prior_depth`` masked autoregressive
+    flows; ``levels=2`` builds the two-level top-down model with a top level of
+    ``top_dim`` dimensions (default a quarter of ``latent_dim``).  A flow or a learned
+    prior has no closed-form KL: ``check`` then sets ``kl_estimator`` to ``mc``.
+    ``head`` is reserved for supervised heads (issue #7).
     """
 
     family: str = "conv"
@@ -123,7 +134,12 @@ class TrainConfig:
     temperatures: tuple[float, ...] | None = None
     strategy: str = "default"
     flow: str = "none"
-    flow_depth: int = 0
+    flow_depth: int | None = None
+    flow_amortized: bool = True
+    prior: str = "normal"
+    prior_depth: int = 2
+    levels: int = 1
+    top_dim: int | None = None
     head: str = "none"
 
     def __post_init__(self):
@@ -139,14 +155,22 @@ class TrainConfig:
         with family-dependent defaults filled in (``units``)."""
         if self.units is None and self.family in DEFAULT_UNITS:
             return dataclasses.replace(self, units=DEFAULT_UNITS[self.family]).check()
+        if self.flow_depth is None:
+            depth = 0 if self.flow == "none" else DEFAULT_FLOW_DEPTH
+            return dataclasses.replace(self, flow_depth=depth).check()
+        if self.levels == 2 and self.top_dim is None and isinstance(self.latent_dim, int):
+            return dataclasses.replace(self, top_dim=max(1, self.latent_dim // 4)).check()
+        if self.kl_estimator == "analytic" and (self.flow != "none" or self.prior != "normal"):
+            return dataclasses.replace(self, kl_estimator="mc").check()
 
         for name, options in (("family", FAMILIES), ("kl_schedule", KL_SCHEDULES),
                               ("kl_estimator", KL_ESTIMATORS), ("strategy", STRATEGIES),
-                              ("flow", FLOWS), ("head", HEADS)):
+                              ("flow", FLOWS), ("prior", PRIORS), ("head", HEADS)):
             _v.choice(_label(name), getattr(self, name), options)
         for name, minimum in (("latent_dim", 1), ("epochs", 1), ("batch_size", 1),
                               ("kl_warmup", 0), ("kl_cycles", 1), ("seed", 0),
-                              ("split_seed", 0), ("flow_depth", 0)):
+                              ("split_seed", 0), ("flow_depth", 0), ("prior_depth", 1),
+                              ("levels", 1)):
             _v.count(_label(name), getattr(self, name), minimum)
         _v.real(_label("learning_rate"), self.learning_rate, positive=True)
         for name in ("beta", "free_bits"):
@@ -156,8 +180,23 @@ class TrainConfig:
                 _v.count(f"every entry of {_label(name)}", v)
         if self.family == "conv" and not self.filters:
             raise InputError("a conv model needs at least one entry in filters")
-        if self.flow != "none":
-            raise NotBuiltError(f"flow posteriors (--flow {self.flow}) are planned in issue #6")
+        if self.flow != "none" and self.flow_depth < 1:
+            raise InputError(f"--flow {self.flow} needs --flow-depth >= 1, got {self.flow_depth}")
+        if self.flow == "none" and self.flow_depth:
+            raise InputError(f"--flow-depth {self.flow_depth} needs a --flow")
+        if self.flow == "realnvp" and self.latent_dim < 2:
+            raise InputError("--flow realnvp needs --latent-dim >= 2")
+        if self.levels not in (1, 2):
+            raise InputError(f"levels (--levels) must be 1 or 2, got {self.levels}")
+        if self.levels == 2:
+            if self.flow != "none" or self.prior != "normal":
+                raise InputError("the two-level model (--levels 2) takes no --flow or --prior")
+            _v.count(_label("top_dim"), self.top_dim)
+            if self.top_dim >= self.latent_dim:
+                raise InputError(f"top dim (--top-dim) {self.top_dim} must be smaller than "
+                                 f"the latent dim (--latent-dim) {self.latent_dim}")
+        elif self.top_dim is not None:
+            raise InputError(f"--top-dim {self.top_dim} needs --levels 2")
         if self.head != "none":
             raise NotBuiltError(f"supervised heads (--head {self.head}) are planned in issue #7")
         return self
@@ -276,6 +315,9 @@ def _prepare_run_dir(run_dir: Path, record: dict, force: bool) -> str:
             old = json.loads(cfg_path.read_text())
         except ValueError:
             old = None
+        if old is not None and isinstance(old.get("settings"), dict):
+            # settings added since the run was made take their defaults
+            old["settings"] = TrainConfig.from_json(old["settings"]).to_json()
         same = old is not None and {k: old.get(k) for k in ("settings", "data")} == \
             {k: record[k] for k in ("settings", "data")}
         if same:
@@ -397,7 +439,7 @@ def train(
     _quiet_tensorflow()
     import keras
 
-    from isingvae.models import VAE
+    from isingvae.models import VAE, HierarchicalVAE
 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -405,14 +447,20 @@ def train(
     strategy = _strategy(config.strategy)
     steps = parts.train.n // config.batch_size
     total = steps * config.epochs
+    common = dict(
+        L=ds.L, latent_dim=config.latent_dim, family=config.family,
+        filters=config.filters, units=config.units, activation=config.activation,
+        beta=config.beta, free_bits=config.free_bits, kl_estimator=config.kl_estimator,
+        kl_schedule="none" if config.kl_warmup == 0 else config.kl_schedule,
+        warmup_steps=steps * config.kl_warmup,
+        cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
     with strategy.scope():
-        model = VAE(
-            L=ds.L, latent_dim=config.latent_dim, family=config.family,
-            filters=config.filters, units=config.units, activation=config.activation,
-            beta=config.beta, free_bits=config.free_bits, kl_estimator=config.kl_estimator,
-            kl_schedule="none" if config.kl_warmup == 0 else config.kl_schedule,
-            warmup_steps=steps * config.kl_warmup,
-            cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
+        if config.levels == 2:
+            model = HierarchicalVAE(top_dim=config.top_dim, **common)
+        else:
+            model = VAE(flow=config.flow, flow_depth=config.flow_depth,
+                        flow_amortized=config.flow_amortized, prior=config.prior,
+                        prior_depth=config.prior_depth, **common)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     start = min(_backup_epoch(run_dir), config.epochs)
     t0 = time.perf_counter()

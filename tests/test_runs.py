@@ -157,7 +157,13 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, l4_file, capsys):
         (["train", l4_file, "--out", run, "--free-bits", -0.5], "free"),
         (["train", l4_file, "--out", run, "--batch-size", 100000], "batch"),
         (["train", l4_file, "--out", run, "--temperatures", "2.7"], "2.7"),
-        (["train", l4_file, "--out", run, "--flow", "planar"], "#6"),
+        (["train", l4_file, "--out", run, "--flow-depth", 3], "needs a --flow"),
+        (["train", l4_file, "--out", run, "--flow", "iaf", "--flow-depth", 0], "flow-depth"),
+        (["train", l4_file, "--out", run, "--flow", "realnvp", "--latent-dim", 1], "realnvp"),
+        (["train", l4_file, "--out", run, "--top-dim", 2], "--levels 2"),
+        (["train", l4_file, "--out", run, "--levels", 2, "--top-dim", 32], "top dim"),
+        (["train", l4_file, "--out", run, "--levels", 2, "--flow", "planar"], "no --flow"),
+        (["train", l4_file, "--out", run, "--prior", "maf", "--prior-depth", 0], "prior"),
         (["train", l4_file, "--out", run, "--head", "vib-phase"], "#7"),
         (["evaluate", tmp_path / "nothing"], "not a run directory"),
         (["sample", tmp_path / "nothing", "--out", tmp_path / "s.h5"], "not a run directory"),
@@ -254,11 +260,60 @@ def test_train_with_strategy_mirrored(tmp_path, l4_file):
 def test_settings_are_checked_without_tensorflow_and_match_the_model():
     from isingvae.models import vae
 
-    assert (runs.FAMILIES, runs.KL_ESTIMATORS, runs.KL_SCHEDULES) == \
-        (vae.FAMILIES, vae.KL_ESTIMATORS, vae.KL_SCHEDULES)
+    assert (runs.FAMILIES, runs.KL_ESTIMATORS, runs.KL_SCHEDULES, runs.PRIORS) == \
+        (vae.FAMILIES, vae.KL_ESTIMATORS, vae.KL_SCHEDULES, vae.PRIORS)
+    assert runs.FLOWS == ("none", *vae.FLOW_KINDS)
     code = ("import sys\nfrom isingvae.runs import TrainConfig\n"
             "TrainConfig(family='dense').check()\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert TrainConfig().check().units == runs.DEFAULT_UNITS["conv"]
     assert TrainConfig(family="dense").check().units == runs.DEFAULT_UNITS["dense"]
+
+
+def test_flow_and_level_settings_are_completed():
+    flow = TrainConfig(flow="iaf").check()
+    assert flow.flow_depth == runs.DEFAULT_FLOW_DEPTH and flow.kl_estimator == "mc"
+    assert TrainConfig(prior="maf").check().kl_estimator == "mc"
+    plain = TrainConfig().check()
+    assert plain.flow_depth == 0 and plain.kl_estimator == "analytic"
+    two = TrainConfig(levels=2).check()
+    assert two.top_dim == 8 and two.kl_estimator == "analytic"
+
+
+def test_runs_made_before_the_flow_settings_still_resume(tmp_path, l4_file):
+    """A config.json without the settings added for flows counts as their defaults."""
+    cfg = TrainConfig(epochs=1, **SMALL_CONFIG)
+    runs.train(l4_file, tmp_path / "r", cfg, verbose=0)
+    path = tmp_path / "r" / "config.json"
+    record = json.loads(path.read_text())
+    for key in ("flow_amortized", "prior", "prior_depth", "levels", "top_dim"):
+        del record["settings"][key]
+    path.write_text(json.dumps(record))
+    assert runs.train(l4_file, tmp_path / "r", cfg, verbose=0).already_complete
+
+
+@pytest.mark.parametrize("flags, cls", [
+    (["--flow", "iaf", "--flow-depth", 2, "--prior", "maf"], "VAE"),
+    (["--flow", "planar", "--flow-global"], "VAE"),
+    (["--levels", 2, "--latent-dim", 4, "--top-dim", 1], "HierarchicalVAE"),
+], ids=["iaf+maf", "planar-global", "two-level"])
+def test_flow_and_two_level_runs_through_the_cli(tmp_path, l4_file, capsys, flags, cls):
+    run = tmp_path / "run"
+    argv = ["train", l4_file, "--out", run, "--epochs", 1, "--quiet", *SMALL, *flags]
+    code, _, err = main(argv, capsys)
+    assert code == 0, err
+    model, cfg = runs.load_run(run)
+    assert type(model).__name__ == cls
+    settings = cfg["settings"]
+    if "--flow" in flags:
+        assert model.flow.kind == settings["flow"] and settings["kl_estimator"] == "mc"
+        assert model.flow.amortized == ("--flow-global" not in flags)
+        assert model.flow_depth == settings["flow_depth"] == (2 if "iaf" in flags else 4)
+    code, _, err = main(["evaluate", run, "--iw-samples", 10, "--quiet"], capsys)
+    assert code == 0, err
+    for r in json.loads((run / "evaluation.json").read_text())["per_temperature"]:
+        assert r["elbo_per_spin"] >= r["nll_per_spin"] > r["exact_entropy_per_spin"] - 0.05
+    code, _, err = main(["sample", run, "--n", 50, "--out", tmp_path / "s.h5"], capsys)
+    assert code == 0, err
+    assert IsingDataset(tmp_path / "s.h5").n == 50

@@ -6,11 +6,14 @@ objects, so that ``keras.saving.load_model("RUN_DIR/model.keras")`` can rebuild 
 (see :mod:`isingvae._keras_hook`).
 """
 
+from isingvae.models.flows import FLOW_KINDS, MADE, CouplingNet, MAFPrior, PosteriorFlow
+from isingvae.models.hierarchical import HierarchicalVAE
 from isingvae.models.layers import CircularPad2D
 from isingvae.models.vae import (
     FAMILIES,
     KL_ESTIMATORS,
     KL_SCHEDULES,
+    PRIORS,
     VAE,
     bernoulli_log_prob,
     build_decoder,
@@ -22,10 +25,17 @@ from isingvae.models.vae import (
 
 __all__ = [
     "FAMILIES",
+    "FLOW_KINDS",
     "KL_ESTIMATORS",
     "KL_SCHEDULES",
+    "MADE",
+    "PRIORS",
     "VAE",
     "CircularPad2D",
+    "CouplingNet",
+    "HierarchicalVAE",
+    "MAFPrior",
+    "PosteriorFlow",
     "bernoulli_log_prob",
     "build_decoder",
     "build_encoder",

@@ -57,12 +57,14 @@ import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
+from isingvae.models.flows import FLOW_KINDS, MAFPrior, PosteriorFlow
 from isingvae.models.layers import CircularPad2D
 
 __all__ = [
     "FAMILIES",
     "KL_ESTIMATORS",
     "KL_SCHEDULES",
+    "PRIORS",
     "VAE",
     "bernoulli_log_prob",
     "build_decoder",
@@ -75,6 +77,7 @@ __all__ = [
 FAMILIES = ("conv", "dense")
 KL_ESTIMATORS = ("analytic", "mc")
 KL_SCHEDULES = ("none", "linear", "cyclical")
+PRIORS = ("normal", "maf")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -121,8 +124,9 @@ def _conv_levels(L: int, n: int) -> list[int]:
 
 
 def build_encoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
-                  units: Sequence[int], activation: str) -> keras.Model:
-    """x of shape (L, L, 1) in {0, 1} -> concatenated (mean, log_var) of shape (2 d,)."""
+                  units: Sequence[int], activation: str, extra: int = 0) -> keras.Model:
+    """x of shape (L, L, 1) in {0, 1} -> concatenated (mean, log_var, context) of shape
+    (2 d + extra,); the ``extra`` context numbers feed an amortized flow."""
     inp = keras.Input((L, L, 1), name="x")
     h = keras.layers.Rescaling(2.0, offset=-1.0, name="to_spins")(inp)
     if family == "conv":
@@ -132,7 +136,7 @@ def build_encoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
     h = keras.layers.Flatten(name="flatten")(h)
     for k, u in enumerate(units):
         h = keras.layers.Dense(u, activation=activation, name=f"dense{k}")(h)
-    out = keras.layers.Dense(2 * latent_dim, name="posterior")(h)
+    out = keras.layers.Dense(2 * latent_dim + extra, name="posterior")(h)
     return keras.Model(inp, out, name="encoder")
 
 
@@ -191,6 +195,11 @@ class VAE(keras.Model):
         warmup_steps: int = 0,
         cycle_steps: int = 0,
         noise_seed: int = 0,
+        flow: str = "none",
+        flow_depth: int = 0,
+        flow_amortized: bool = True,
+        prior: str = "normal",
+        prior_depth: int = 2,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -212,13 +221,40 @@ class VAE(keras.Model):
             raise InputError(f"a cyclical KL schedule needs cycle_steps >= 2, got {cycle_steps}")
         self.noise_seed = _v.count("seed", noise_seed, 0) % (2**31 - 1)
         self.n_spins = self.L * self.L
+        self.flow_kind = _v.choice("flow", flow, ("none", *FLOW_KINDS))
+        self.flow_depth = _v.count("flow depth", flow_depth, 0)
+        self.flow_amortized = bool(flow_amortized)
+        self.prior_kind = _v.choice("prior", prior, PRIORS)
+        self.prior_depth = _v.count("prior depth", prior_depth, 1)
+        if (self.flow_kind == "none") != (self.flow_depth == 0):
+            raise InputError(f"flow {flow!r} with flow depth {flow_depth}: a flow needs a "
+                             f"depth >= 1, and depth needs a flow")
+        if self.kl_estimator == "analytic" and not self._analytic_kl_exists():
+            raise InputError("the KL divergence of a flow posterior or a learned prior has "
+                             "no closed form: use kl_estimator='mc'")
 
-        arch = (self.L, self.latent_dim, family, self.filters, self.units, self.activation)
-        self.encoder = build_encoder(*arch)
-        self.decoder = build_decoder(*arch)
+        self.flow = None
+        if self.flow_kind != "none":
+            self.flow = PosteriorFlow(self.flow_kind, self.flow_depth, self.latent_dim,
+                                      amortized=self.flow_amortized, name="posterior_flow")
+            self.flow.build()
+        self.prior_flow = None
+        if self.prior_kind == "maf":
+            self.prior_flow = MAFPrior(self.latent_dim, self.prior_depth, name="prior_flow")
+            self.prior_flow.build()
+        self._build_networks()
         self._trackers = {name: keras.metrics.Mean(name=name)
                           for name in ("loss", "neg_elbo", "recon", "kl", "beta")}
         self.built = True       # encoder and decoder are functional models, built above
+
+    def _build_networks(self):
+        arch = (self.L, self.latent_dim, self.family, self.filters, self.units, self.activation)
+        extra = self.flow.context_size if self.flow is not None else 0
+        self.encoder = build_encoder(*arch, extra=extra)
+        self.decoder = build_decoder(*arch)
+
+    def _analytic_kl_exists(self) -> bool:
+        return self.flow_kind == "none" and self.prior_kind == "normal"
 
     # ------------------------------------------------------------ config
     def get_config(self):
@@ -231,14 +267,49 @@ class VAE(keras.Model):
             "free_bits": self.free_bits, "kl_estimator": self.kl_estimator,
             "kl_schedule": self.kl_schedule, "warmup_steps": self.warmup_steps,
             "cycle_steps": self.cycle_steps, "noise_seed": self.noise_seed,
+            "flow": self.flow_kind, "flow_depth": self.flow_depth,
+            "flow_amortized": self.flow_amortized, "prior": self.prior_kind,
+            "prior_depth": self.prior_depth,
         }
 
     # ------------------------------------------------------------ pieces
     def encode(self, x, training=False):
-        """Posterior parameters ``(mean, log_var)``, each ``(B, d)``."""
-        h = self.encoder(x, training=training)
-        mean, log_var = tf.split(h, 2, axis=-1)
+        """Parameters ``(mean, log_var)``, each ``(B, d)``, of the Gaussian posterior (of
+        the flow's base distribution when the posterior has a flow)."""
+        mean, log_var, _ = self.encode_with_context(x, training=training)
         return mean, log_var
+
+    def encode_with_context(self, x, training=False):
+        """``(mean, log_var, context)``: the context (B, c) drives an amortized flow
+        (``c = 0`` without one)."""
+        h = self.encoder(x, training=training)
+        d = self.latent_dim
+        return h[..., :d], h[..., d:2 * d], h[..., 2 * d:]
+
+    def posterior(self, x, training=False):
+        """q(z|x) as a TensorFlow Probability distribution with batch shape (B,): a
+        diagonal normal, or for a flow posterior the ``TransformedDistribution`` of that
+        normal through the flow (planar and radial flows can sample it and score their
+        own samples, ``experimental_sample_and_log_prob``, but not score other points)."""
+        import tensorflow_probability as tfp
+
+        tfd = tfp.distributions
+        mean, log_var, context = self.encode_with_context(x, training=training)
+        base = tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
+        if self.flow is None:
+            return base
+        return tfd.TransformedDistribution(base, self.flow.bijector(self._context(context)))
+
+    def _context(self, context):
+        return context if self.flow is not None and self.flow.amortized else None
+
+    def posterior_point(self, x, training=False):
+        """A deterministic representative of q(z|x): the mean of the Gaussian (base),
+        pushed through the flow when there is one.  ``(B, d)``."""
+        mean, _, context = self.encode_with_context(x, training=training)
+        if self.flow is None:
+            return mean
+        return self.flow.bijector(self._context(context)).forward(mean)
 
     def decode(self, z, training=False):
         """Bernoulli logits ``(..., L, L, 1)`` for latents ``(..., d)``."""
@@ -248,25 +319,29 @@ class VAE(keras.Model):
         return tf.reshape(logits, tf.concat([shape[:-1], [self.L, self.L, 1]], axis=0))
 
     def call(self, x, training=False):
-        mean, _ = self.encode(x, training=training)
-        return self.decode(mean, training=training)
+        return self.decode(self.posterior_point(x, training=training), training=training)
 
     def posterior_sample(self, x, n: int, seed, training=False):
         """``n`` posterior samples per configuration.
 
         Returns ``(z, log_q, (mean, log_var))`` with ``z`` of shape ``(n, B, d)`` and
         ``log_q = log q(z|x)`` of shape ``(n, B)``.  ``seed`` is a stateless seed (two
-        integers).  A flow posterior overrides this method.
+        integers).  With a flow, ``z = z_K`` and ``log_q = log q_0(z_0) - sum_k log|det J_k|``.
         """
-        mean, log_var = self.encode(x, training=training)
+        mean, log_var, context = self.encode_with_context(x, training=training)
         eps = tf.random.stateless_normal(
             tf.concat([[n], tf.shape(mean)], axis=0), seed=seed, dtype=mean.dtype)
         z = mean + tf.exp(0.5 * log_var) * eps
         log_q = -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(eps), axis=-1)
+        if self.flow is not None:
+            flow = self.flow.bijector(self._context(context))
+            z, log_q = flow.forward(z), log_q - flow.forward_log_det_jacobian(z, event_ndims=1)
         return z, log_q, (mean, log_var)
 
     def prior_log_prob(self, z):
         """log p(z) for latents ``(..., d)``."""
+        if self.prior_flow is not None:
+            return self.prior_flow.log_prob(z)
         return standard_normal_log_prob(z)
 
     def log_weight_parts(self, x, n: int, seed):
@@ -283,8 +358,13 @@ class VAE(keras.Model):
 
     def sample_logits(self, n: int, seed):
         """Decoder logits of ``n`` latents drawn from the prior."""
-        z = tf.random.stateless_normal([n, self.latent_dim], seed=seed)
-        return self.decode(z)
+        return self.decode(self.prior_sample(n, seed))
+
+    def prior_sample(self, n: int, seed):
+        """``n`` latents from the prior p(z): ``(n, d)``."""
+        if self.prior_flow is not None:
+            return self.prior_flow.sample(n, seed)
+        return tf.random.stateless_normal([n, self.latent_dim], seed=seed)
 
     # ------------------------------------------------------------ objective
     def beta_at(self, step):
