@@ -9,7 +9,9 @@ then ``--epochs`` epochs are timed.  Models, measured in the same run:
 - ``reference``: a plain periodic-conv VAE, 8 latent dimensions, conv widths 32/64 and
   a dense layer of 256 (the common choice; the baseline the ratios are against);
 - ``default``: the model ``isingvae train`` builds with no flags;
-- ``dense``: the default dense family (an MLP, as in the classic Ising-VAE notebooks).
+- ``dense``: the default dense family (an MLP, as in the classic Ising-VAE notebooks);
+- with ``--flows``: the default network with 4 planar, radial, IAF or RealNVP flow
+  layers on the posterior, and the two-level model.
 
 Prints a table, then one JSON line per model.
 """
@@ -36,6 +38,14 @@ MODELS = {
     "default": {},
     "dense": dict(family="dense", units=(512, 256)),
 }
+#: richer posteriors and the two-level model (``--flows``), all on the default network
+FLOW_MODELS = {
+    "planar4": dict(flow="planar", flow_depth=4),
+    "radial4": dict(flow="radial", flow_depth=4),
+    "iaf4": dict(flow="iaf", flow_depth=4),
+    "realnvp4": dict(flow="realnvp", flow_depth=4),
+    "two-level": dict(levels=2),
+}
 
 
 def random_file(path: Path, L: int, n: int) -> Path:
@@ -51,15 +61,12 @@ def measure(path: Path, settings: dict, epochs: int) -> dict:
     import tensorflow as tf
 
     from isingvae.data import IsingDataset
-    from isingvae.models import VAE
+    from isingvae.runs import build_model
 
     cfg = TrainConfig(**settings).check()
     ds = IsingDataset(path)
     keras.utils.set_random_seed(0)
-    steps = ds.n // cfg.batch_size
-    model = VAE(L=ds.L, latent_dim=cfg.latent_dim, family=cfg.family, filters=cfg.filters,
-                units=cfg.units, activation=cfg.activation, kl_schedule="linear",
-                warmup_steps=steps * cfg.kl_warmup)
+    model = build_model(cfg, ds.L, ds.n // cfg.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     batches, steps = ds.epoch_batches(batch_size=cfg.batch_size, epochs=epochs + 1,
                                       seed=0, augment=cfg.augment)
@@ -85,11 +92,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8192, help="training configurations")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs")
     ap.add_argument("--quick", action="store_true", help="2048 configurations, 1 epoch")
+    ap.add_argument("--flows", action="store_true",
+                    help="also the flow posteriors and the two-level model")
     args = ap.parse_args()
     n, epochs = (2048, 1) if args.quick else (args.n, args.epochs)
+    models = {**MODELS, **(FLOW_MODELS if args.flows else {})}
     with tempfile.TemporaryDirectory() as tmp:
         path = random_file(Path(tmp) / "random.h5", args.L, n)
-        results = {name: measure(path, settings, epochs) for name, settings in MODELS.items()}
+        results = {name: measure(path, settings, epochs) for name, settings in models.items()}
     base = results["reference"]["configs_per_second"]
     print(f"VAE training throughput, L = {args.L}, {n} configurations, {epochs} timed "
           f"epoch(s), {os.cpu_count()} CPU(s)")
@@ -100,7 +110,7 @@ def main() -> None:
     for name, r in results.items():
         print(json.dumps({"benchmark": "train_throughput", "model": name, "L": args.L,
                           "settings": {k: list(v) if isinstance(v, tuple) else v
-                                       for k, v in MODELS[name].items()},
+                                       for k, v in models[name].items()},
                           **{k: round(v, 3) if isinstance(v, float) else v
                              for k, v in r.items()},
                           "ratio_to_reference": round(r["configs_per_second"] / base, 3)}))

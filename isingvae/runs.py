@@ -53,6 +53,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
+    "build_model",
     "evaluate",
     "load_run",
     "sample",
@@ -108,8 +109,8 @@ class TrainConfig:
     amortized (parameters or context from the encoder) unless ``flow_amortized`` is
     false; ``prior="maf"`` learns the prior with ``prior_depth`` masked autoregressive
     flows; ``levels=2`` builds the two-level top-down model with a top level of
-    ``top_dim`` dimensions (default a quarter of ``latent_dim``).  A flow or a learned
-    prior has no closed-form KL: ``check`` then sets ``kl_estimator`` to ``mc``.
+    ``top_dim`` dimensions (default a quarter of ``latent_dim``).  A learned prior has no
+    closed-form KL: ``check`` then sets ``kl_estimator`` to ``mc``.
     ``head`` is reserved for supervised heads (issue #7).
     """
 
@@ -160,7 +161,7 @@ class TrainConfig:
             return dataclasses.replace(self, flow_depth=depth).check()
         if self.levels == 2 and self.top_dim is None and isinstance(self.latent_dim, int):
             return dataclasses.replace(self, top_dim=max(1, self.latent_dim // 4)).check()
-        if self.kl_estimator == "analytic" and (self.flow != "none" or self.prior != "normal"):
+        if self.kl_estimator == "analytic" and self.prior != "normal":
             return dataclasses.replace(self, kl_estimator="mc").check()
 
         for name, options in (("family", FAMILIES), ("kl_schedule", KL_SCHEDULES),
@@ -402,6 +403,27 @@ def _callbacks(run_dir: Path, start: int):
     return [NaNGuard(), History(), Backup(str(run_dir / BACKUP))]
 
 
+def build_model(config: TrainConfig, L: int, steps_per_epoch: int):
+    """The (uncompiled) Keras model that ``config`` describes for ``L x L`` lattices;
+    ``steps_per_epoch`` sets the length of the KL warm-up.  Imports TensorFlow."""
+    from isingvae.models import VAE, HierarchicalVAE
+
+    config = config.check()
+    total = steps_per_epoch * config.epochs
+    common = dict(
+        L=L, latent_dim=config.latent_dim, family=config.family,
+        filters=config.filters, units=config.units, activation=config.activation,
+        beta=config.beta, free_bits=config.free_bits, kl_estimator=config.kl_estimator,
+        kl_schedule="none" if config.kl_warmup == 0 else config.kl_schedule,
+        warmup_steps=steps_per_epoch * config.kl_warmup,
+        cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
+    if config.levels == 2:
+        return HierarchicalVAE(top_dim=config.top_dim, **common)
+    return VAE(flow=config.flow, flow_depth=config.flow_depth,
+               flow_amortized=config.flow_amortized, prior=config.prior,
+               prior_depth=config.prior_depth, **common)
+
+
 def train(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -439,28 +461,13 @@ def train(
     _quiet_tensorflow()
     import keras
 
-    from isingvae.models import VAE, HierarchicalVAE
-
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     keras.utils.set_random_seed(config.seed)
     strategy = _strategy(config.strategy)
     steps = parts.train.n // config.batch_size
-    total = steps * config.epochs
-    common = dict(
-        L=ds.L, latent_dim=config.latent_dim, family=config.family,
-        filters=config.filters, units=config.units, activation=config.activation,
-        beta=config.beta, free_bits=config.free_bits, kl_estimator=config.kl_estimator,
-        kl_schedule="none" if config.kl_warmup == 0 else config.kl_schedule,
-        warmup_steps=steps * config.kl_warmup,
-        cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
     with strategy.scope():
-        if config.levels == 2:
-            model = HierarchicalVAE(top_dim=config.top_dim, **common)
-        else:
-            model = VAE(flow=config.flow, flow_depth=config.flow_depth,
-                        flow_amortized=config.flow_amortized, prior=config.prior,
-                        prior_depth=config.prior_depth, **common)
+        model = build_model(config, ds.L, steps)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     start = min(_backup_epoch(run_dir), config.epochs)
     t0 = time.perf_counter()

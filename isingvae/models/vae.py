@@ -13,9 +13,10 @@ The evidence lower bound, in nats per configuration,
 
 is estimated with one posterior sample per configuration for the reconstruction term;
 the KL term is either analytic (``kl_estimator="analytic"``, the closed form for two
-Gaussians, dimension by dimension) or the single-sample Monte Carlo estimate
-``log q(z|x) - log p(z)`` (``"mc"``, the path a flow posterior must take because its
-density has no closed-form KL).  Training minimizes
+Gaussians, dimension by dimension; with a flow posterior, that closed form for the base
+plus a one-sample correction for the flow, see :meth:`VAE.terms`) or the single-sample
+Monte Carlo estimate ``log q(z|x) - log p(z)`` (``"mc"``, the only choice with a learned
+prior).  Training minimizes
 
     -E_q[log p(x|z)] + beta(step) * KL_fb,
 
@@ -230,8 +231,8 @@ class VAE(keras.Model):
             raise InputError(f"flow {flow!r} with flow depth {flow_depth}: a flow needs a "
                              f"depth >= 1, and depth needs a flow")
         if self.kl_estimator == "analytic" and not self._analytic_kl_exists():
-            raise InputError("the KL divergence of a flow posterior or a learned prior has "
-                             "no closed form: use kl_estimator='mc'")
+            raise InputError("the KL divergence to a learned prior has no closed form: use "
+                             "kl_estimator='mc'")
 
         self.flow = None
         if self.flow_kind != "none":
@@ -254,7 +255,7 @@ class VAE(keras.Model):
         self.decoder = build_decoder(*arch)
 
     def _analytic_kl_exists(self) -> bool:
-        return self.flow_kind == "none" and self.prior_kind == "normal"
+        return self.prior_kind == "normal"
 
     # ------------------------------------------------------------ config
     def get_config(self):
@@ -328,15 +329,22 @@ class VAE(keras.Model):
         ``log_q = log q(z|x)`` of shape ``(n, B)``.  ``seed`` is a stateless seed (two
         integers).  With a flow, ``z = z_K`` and ``log_q = log q_0(z_0) - sum_k log|det J_k|``.
         """
+        _, z, log_q0, log_det, mean, log_var = self._sample_with_flow(x, n, seed, training)
+        return z, log_q0 - log_det, (mean, log_var)
+
+    def _sample_with_flow(self, x, n, seed, training=False):
+        """``(z_0, z_K, log q_0(z_0), sum_k log|det J_k|, mean, log_var)``; without a
+        flow ``z_K = z_0`` and the log-determinant is 0."""
         mean, log_var, context = self.encode_with_context(x, training=training)
         eps = tf.random.stateless_normal(
             tf.concat([[n], tf.shape(mean)], axis=0), seed=seed, dtype=mean.dtype)
-        z = mean + tf.exp(0.5 * log_var) * eps
-        log_q = -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(eps), axis=-1)
-        if self.flow is not None:
-            flow = self.flow.bijector(self._context(context))
-            z, log_q = flow.forward(z), log_q - flow.forward_log_det_jacobian(z, event_ndims=1)
-        return z, log_q, (mean, log_var)
+        z0 = mean + tf.exp(0.5 * log_var) * eps
+        log_q0 = -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(eps), axis=-1)
+        if self.flow is None:
+            return z0, z0, log_q0, tf.zeros_like(log_q0), mean, log_var
+        flow = self.flow.bijector(self._context(context))
+        return (z0, flow.forward(z0), log_q0, flow.forward_log_det_jacobian(z0, event_ndims=1),
+                mean, log_var)
 
     def prior_log_prob(self, z):
         """log p(z) for latents ``(..., d)``."""
@@ -381,13 +389,26 @@ class VAE(keras.Model):
 
     def terms(self, x, seed, training=False):
         """One-sample ELBO terms per configuration: ``recon``, ``kl`` (B,) and the KL per
-        dimension (B, d) (``None`` for the Monte Carlo estimator)."""
-        z, log_q, (mean, log_var) = self.posterior_sample(x, 1, seed, training=training)
+        dimension (B, d) (``None`` for the Monte Carlo estimator and for flows).
+
+        With a flow, the ``analytic`` estimator is the closed-form KL of the Gaussian
+        base plus a one-sample estimate of what the flow changes,
+        ``KL(q_K || p) = KL(q_0 || p) + E[log p(z_0) - sum log|det J| - log p(z_K)]``:
+        unbiased like the plain Monte Carlo estimate, but the noisy part vanishes when the
+        flow is the identity (as a fresh IAF or RealNVP is), so a flow model starts
+        training exactly as the diagonal model does.
+        """
+        z0, z, log_q0, log_det, mean, log_var = self._sample_with_flow(x, 1, seed, training)
         recon = -bernoulli_log_prob(x, self.decode(z[0], training=training))
         if self.kl_estimator == "analytic":
             kl_dims = gaussian_kl(mean, log_var)
-            return recon, tf.reduce_sum(kl_dims, axis=-1), kl_dims
-        return recon, log_q[0] - self.prior_log_prob(z[0]), None
+            kl = tf.reduce_sum(kl_dims, axis=-1)
+            if self.flow is None:
+                return recon, kl, kl_dims
+            change = (standard_normal_log_prob(z0[0]) - log_det[0]
+                      - standard_normal_log_prob(z[0]))
+            return recon, kl + change, None
+        return recon, log_q0[0] - log_det[0] - self.prior_log_prob(z[0]), None
 
     def _objective(self, recon, kl, kl_dims, beta):
         if self.free_bits > 0:
