@@ -44,7 +44,7 @@ import numpy as np
 from isingvae import _validate as _v
 from isingvae._version import __version__
 from isingvae.errors import InputError, NotBuiltError
-from isingvae.storage import atomic_path
+from isingvae.storage import write_text_atomic
 
 __all__ = [
     "FLOWS",
@@ -235,16 +235,6 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` through a temporary file and a rename."""
-    target, tmp = atomic_path(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _data_identity(ds) -> dict:
     h = ds.header
     return {"path": str(Path(ds.path).resolve()), "L": int(h.L), "J": float(h.J),
@@ -342,7 +332,7 @@ def _prepare_run_dir(run_dir: Path, record: dict, force: bool) -> str:
     elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise InputError(f"{run_dir} exists and is not a run directory; choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(cfg_path, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(cfg_path, json.dumps(record, indent=2) + "\n")
     return "fresh"
 
 
@@ -385,7 +375,7 @@ def _callbacks(run_dir: Path, start: int):
             w = csv.DictWriter(text, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-            _write_atomic(run_dir / HISTORY, text.getvalue())
+            write_text_atomic(run_dir / HISTORY, text.getvalue())
 
     class Backup(keras.callbacks.BackupAndRestore):
         """BackupAndRestore whose files are replaced atomically (a kill mid-save is safe)."""
@@ -396,7 +386,7 @@ def _callbacks(run_dir: Path, start: int):
             tmp = d / "partial.weights.h5"
             self.model.save_weights(tmp, overwrite=True)
             os.replace(tmp, self._weights_path)
-            _write_atomic(Path(self._training_metadata_path),
+            write_text_atomic(Path(self._training_metadata_path),
                           json.dumps({"epoch": self._current_epoch,
                                       "batch": self._last_batch_seen}))
 
@@ -616,7 +606,8 @@ def evaluate(
 
     parts = tf.function(model.log_weight_parts)
     n_spins = model.L * model.L
-    bar = Progress(total=held.n, desc="evaluate", unit="config", enabled=progress)
+    bar = Progress(total=held.n, desc="evaluate", unit="config",
+                   enabled=progress is not False)
     rows = []
     for temp, part in held.by_temperature():
         x = part.x
@@ -640,7 +631,7 @@ def evaluate(
     result = {"iw_samples": int(iw_samples), "per_temperature": rows,
               "data": str(data.resolve()), "held_out": held_label, "seed": int(seed),
               "package_version": __version__}
-    _write_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
+    write_text_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "open_ising_file",
     "read_header",
     "write_ising_file",
+    "write_text_atomic",
 ]
 
 
@@ -177,6 +178,18 @@ def atomic_path(target: str | os.PathLike) -> tuple[Path, Path]:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return target, Path(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Replace ``path`` by ``text`` through a temporary file and a rename, so that a
+    reader (or a crash) never sees half a file."""
+    target, tmp = atomic_path(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _encode_attr(value):
