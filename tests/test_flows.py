@@ -138,6 +138,16 @@ def test_flow_stack_log_det_equals_autodiff(kind, amortized, in_function):
     _check_log_det(lambda: flow.bijector(ctx), z, 2e-4, in_function)
 
 
+@pytest.mark.parametrize("in_function", [False, True], ids=["eager", "tf.function"])
+def test_maf_prior_log_det_equals_autodiff(in_function):
+    """The learned prior's bijector (MAF layers, sampled in the forward direction)."""
+    prior = MAFPrior(4, depth=2, hidden=(16,))
+    prior.build()
+    _randomize(prior, 23, scale=0.4)
+    z = tf.constant(np.random.default_rng(24).normal(size=(8, 4)).astype("float32"))
+    _check_log_det(lambda: prior.distribution().bijector, z, 2e-4, in_function)
+
+
 def test_made_is_autoregressive():
     """Output i of the masked network depends on inputs 0..i-1 only."""
     d = 6
