@@ -155,8 +155,20 @@ def _args_train(p: argparse.ArgumentParser) -> None:
                    help="latent levels: 2 for the two-level top-down model (default 1)")
     p.add_argument("--top-dim", type=int, help="top-level latent size with --levels 2 "
                    "(default latent dim / 4)")
-    p.add_argument("--head", choices=["none", "vib-temperature", "vib-phase"], default="none",
-                   help="supervised head (arrives with issue #7)")
+    p.add_argument("--head", choices=["none", "vib-temperature", "vib-phase", "m2-phase",
+                                       "m2-temperature"],
+                   help="supervision from the temperature column: an information-bottleneck "
+                   "head predicting the temperature or the phase (T < Tc) from z, or the "
+                   "semi-supervised M2 model with the phase or the file's temperatures as "
+                   "classes (default none)")
+    p.add_argument("--head-weight", "--alpha", dest="head_weight", type=float,
+                   help="weight per spin of the head's log-likelihood (vib-*) or of M2's "
+                   "classifier (alpha) (default 1)")
+    p.add_argument("--head-units", type=int, help="width of the head network (default 64)")
+    p.add_argument("--label-fraction", type=float, help="fraction of the (eligible) "
+                   "training configurations that keep their label (default 1)")
+    p.add_argument("--label-window", type=float, help="hide the labels of configurations "
+                   "with |T - Tc| below this (default 0)")
     p.add_argument("--epochs", type=int, help="passes over the training split (default 20)")
     p.add_argument("--batch-size", type=int, help="configurations per step (default 128)")
     p.add_argument("--learning-rate", type=float, help="Adam step size (default 1e-3)")
@@ -194,7 +206,9 @@ _TRAIN_FLAGS = {"model": "family", "latent_dim": "latent_dim", "filters": "filte
                 "kl_cycles": "kl_cycles", "kl_estimator": "kl_estimator",
                 "free_bits": "free_bits", "augment": "augment",
                 "temperatures": "temperatures", "split_seed": "split_seed",
-                "strategy": "strategy"}
+                "strategy": "strategy", "head_weight": "head_weight",
+                "head_units": "head_units", "label_fraction": "label_fraction",
+                "label_window": "label_window"}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -212,6 +226,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resumed = f" (resumed at epoch {res.resumed_from + 1})" if res.resumed_from else ""
         val = res.final.get("val_neg_elbo")
         val_text = f", validation -ELBO {val:.4f} nats/spin" if val is not None else ""
+        acc = res.final.get("val_accuracy")
+        val_text += f", validation accuracy {acc:.3f}" if acc is not None else ""
         print(f"trained {res.run_dir}: {res.epochs_run} epoch(s){resumed} in "
               f"{res.seconds:.1f} s ({res.configs_per_second:.0f} configurations/s){val_text}")
     return 0
@@ -241,6 +257,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         q = r.get("nll_over_entropy", float("nan"))
         print(f"{r['temperature']:8.4f} {r['n']:6d} {r['nll_per_spin']:10.5f} "
               f"{r['nll_stderr']:8.5f} {r['elbo_per_spin']:11.5f} {s:9.5f} {q:6.3f}")
+    head = res.get("head")
+    if head is not None:
+        parts = []
+        if head.get("accuracy") is not None:
+            parts.append(f"phase accuracy {head['accuracy']:.3f}")
+        if head.get("accuracy_away_from_tc") is not None:
+            parts.append(f"{head['accuracy_away_from_tc']:.3f} at |T - Tc| > "
+                         f"{head['away_from_tc']:g}")
+        if head.get("r2") is not None:
+            parts.append(f"temperature R^2 {head['r2']:.3f} (RMSE "
+                         f"{head['temperature_rmse']:.3f})")
+        print("head (held out): " + ", ".join(parts))
     print(f"wrote {args.run_dir.rstrip('/')}/evaluation.json (K = {res['iw_samples']}, "
           f"{res['held_out']})")
     return 0
@@ -250,7 +278,8 @@ def _args_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="run directory made by 'isingvae train'")
     p.add_argument("--n", type=int, default=1000, help="number of configurations (default 1000)")
     p.add_argument("--out", required=True, help="output HDF5 file")
-    p.add_argument("--temperature", type=float, help="temperature, for conditional models")
+    p.add_argument("--temperature", type=float, help="generate at this temperature (models "
+                   "trained with --head m2-temperature; one of their training temperatures)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0); same seed, same bits")
 
 
@@ -260,7 +289,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
 
     path = sample(args.run_dir, args.n, args.out, seed=args.seed, temperature=args.temperature)
-    print(f"wrote {path}: {args.n} configurations sampled from {args.run_dir}")
+    at = f" at T = {args.temperature:g}" if args.temperature is not None else ""
+    print(f"wrote {path}: {args.n} configurations sampled from {args.run_dir}{at}")
     return 0
 
 

@@ -717,6 +717,7 @@ class IsingDataset:
         augment: bool = True,
         flip: bool = True,
         symmetries: bool = True,
+        labels: np.ndarray | None = None,
     ):
         """Training batches of ``x`` for epochs ``start_epoch .. epochs - 1``, reproducibly.
 
@@ -728,10 +729,22 @@ class IsingDataset:
         functions of ``(seed, e, batch)``, so an interrupted run that starts again at
         ``start_epoch`` sees exactly the batches it would have seen; pass the dataset
         to ``model.fit`` with ``steps_per_epoch`` and ``initial_epoch=start_epoch``.
+
+        ``labels``: an optional float array with one row per configuration (``(n,)`` or
+        ``(n, k)``, for example the temperature and a label mask); the dataset then
+        yields ``(x, labels)`` pairs, the labels gathered with the same permutation.
+        Labels such as temperature and phase are invariant under the lattice symmetries
+        and the spin flip, so augmentation leaves them alone; the batches of ``x`` are
+        bit for bit those yielded without labels.
         """
         import tensorflow as tf
 
         seed = _v.seed(seed)
+        if labels is not None:
+            labels = np.asarray(labels, dtype=np.float32)
+            if labels.ndim not in (1, 2) or labels.shape[0] != self.n:
+                raise InputError(f"labels must have one row per configuration ({self.n}), "
+                                 f"got shape {labels.shape}")
         batch_size = _v.count("batch size", batch_size)
         steps = self.n // batch_size
         if steps == 0:
@@ -754,13 +767,18 @@ class IsingDataset:
             return tf.data.Dataset.from_tensor_slices(
                 (tf.fill([steps], e), tf.range(steps, dtype=tf.int64), idx))
 
+        label_table = None if labels is None else tf.constant(labels)
+
         def make(e, i, idx):
             s = tf.gather(spins, idx)
             if augment:
                 key = tf.random.experimental.stateless_fold_in(
                     tf.random.experimental.stateless_fold_in(root + 1, e), i)
                 s, _ = transform(s, key)
-            return tf.expand_dims((tf.cast(s, tf.float32) + 1.0) * 0.5, -1)
+            x = tf.expand_dims((tf.cast(s, tf.float32) + 1.0) * 0.5, -1)
+            if label_table is None:
+                return x
+            return x, tf.gather(label_table, idx)
 
         epochs_ds = tf.data.Dataset.range(int(start_epoch), int(epochs))
         out = epochs_ds.flat_map(one_epoch).map(make, num_parallel_calls=tf.data.AUTOTUNE,

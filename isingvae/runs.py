@@ -43,7 +43,7 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae._version import __version__
-from isingvae.errors import InputError, NotBuiltError
+from isingvae.errors import InputError
 from isingvae.storage import write_text_atomic
 
 __all__ = [
@@ -55,13 +55,15 @@ __all__ = [
     "TrainingDiverged",
     "build_model",
     "evaluate",
+    "label_mask",
     "load_run",
+    "predictions",
     "sample",
     "train",
 ]
 
 FLOWS = ("none", "planar", "radial", "iaf", "realnvp")
-HEADS = ("none", "vib-temperature", "vib-phase")
+HEADS = ("none", "vib-temperature", "vib-phase", "m2-phase", "m2-temperature")
 STRATEGIES = ("default", "mirrored")
 PRIORS = ("normal", "maf")
 #: flow layers when --flow is given without --flow-depth
@@ -111,7 +113,15 @@ class TrainConfig:
     flows; ``levels=2`` builds the two-level top-down model with a top level of
     ``top_dim`` dimensions (default a quarter of ``latent_dim``).  A learned prior has no
     closed-form KL: ``check`` then sets ``kl_estimator`` to ``mc``.
-    ``head`` is reserved for supervised heads (issue #7).
+    Supervision (issue #7): ``head`` is ``vib-phase`` or ``vib-temperature`` (the VAE
+    with an information-bottleneck head on its posterior sample, weight
+    ``head_weight`` per spin; :class:`isingvae.models.HeadVAE`) or ``m2-phase`` /
+    ``m2-temperature`` (the semi-supervised M2 model with the phase or the file's
+    temperatures as classes, classifier weight ``alpha = head_weight`` per spin;
+    :class:`isingvae.models.M2`); ``head_units`` is the width of the head.  Labels come
+    from the temperature column; ``label_window`` hides the labels of rows with
+    ``|T - T_c| < label_window`` and ``label_fraction`` keeps that fraction of the rest
+    (chosen with the seed), the others training unsupervised.
     """
 
     family: str = "conv"
@@ -142,6 +152,10 @@ class TrainConfig:
     levels: int = 1
     top_dim: int | None = None
     head: str = "none"
+    head_weight: float = 1.0
+    head_units: int = 64
+    label_fraction: float = 1.0
+    label_window: float = 0.0
 
     def __post_init__(self):
         for name in ("filters", "units", "fractions"):
@@ -198,8 +212,21 @@ class TrainConfig:
                                  f"the latent dim (--latent-dim) {self.latent_dim}")
         elif self.top_dim is not None:
             raise InputError(f"--top-dim {self.top_dim} needs --levels 2")
-        if self.head != "none":
-            raise NotBuiltError(f"supervised heads (--head {self.head}) are planned in issue #7")
+        _v.real(_label("head_weight"), self.head_weight, nonnegative=True)
+        _v.count(_label("head_units"), self.head_units, 1)
+        _v.real(_label("label_window"), self.label_window, nonnegative=True)
+        fraction = _v.real(_label("label_fraction"), self.label_fraction, positive=True)
+        if fraction > 1:
+            raise InputError(f"label fraction (--label-fraction) must lie in (0, 1], got "
+                             f"{self.label_fraction}")
+        if self.head == "none" and (self.label_fraction != 1 or self.label_window != 0):
+            raise InputError("--label-fraction and --label-window need a --head")
+        if self.head != "none" and self.levels == 2:
+            raise InputError(f"--head {self.head} does not combine with --levels 2")
+        if self.head.startswith("m2") and (self.flow != "none" or self.prior != "normal"
+                                           or self.kl_estimator != "analytic"):
+            raise InputError(f"--head {self.head} (M2) takes no --flow, --prior or "
+                             f"--kl-estimator mc")
         return self
 
     def to_json(self) -> dict:
@@ -393,10 +420,46 @@ def _callbacks(run_dir: Path, start: int):
     return [NaNGuard(), History(), Backup(str(run_dir / BACKUP))]
 
 
-def build_model(config: TrainConfig, L: int, steps_per_epoch: int):
+def label_mask(temperature, fraction: float, window: float, seed: int) -> np.ndarray:
+    """Which rows keep their label (float 0/1): those with ``|T - T_c| >= window``, of
+    which a fraction ``fraction`` (rounded, at least one) chosen with ``seed``."""
+    from isingvae.exact import critical_temperature
+
+    t = np.asarray(temperature, dtype=np.float64)
+    eligible = np.flatnonzero(np.abs(t - critical_temperature()) >= window)
+    keep = eligible
+    if fraction < 1 and eligible.size:
+        rng = np.random.default_rng([int(seed), 0x1AB])
+        count = max(1, round(fraction * eligible.size))
+        keep = np.sort(rng.permutation(eligible)[:count])
+    mask = np.zeros(t.size, np.float32)
+    mask[keep] = 1.0
+    return mask
+
+
+def _check_labels(config: TrainConfig, temperature: np.ndarray, mask: np.ndarray) -> None:
+    from isingvae.exact import critical_temperature
+
+    labelled = temperature[mask > 0]
+    if labelled.size == 0:
+        raise InputError(f"no training configuration keeps a label with --label-window "
+                         f"{config.label_window} and --label-fraction {config.label_fraction}")
+    if config.head.endswith("phase"):
+        ordered = labelled < critical_temperature()
+        if ordered.all() or not ordered.any():
+            raise InputError(f"--head {config.head} needs labelled configurations of both "
+                             f"phases (T below and above Tc = 2.26919)")
+    if config.head.endswith("temperature") and np.unique(labelled).size < 2:
+        raise InputError(f"--head {config.head} needs labelled configurations at two or "
+                         f"more temperatures")
+
+
+def build_model(config: TrainConfig, L: int, steps_per_epoch: int, temperatures=None):
     """The (uncompiled) Keras model that ``config`` describes for ``L x L`` lattices;
-    ``steps_per_epoch`` sets the length of the KL warm-up.  Imports TensorFlow."""
-    from isingvae.models import VAE, HierarchicalVAE
+    ``steps_per_epoch`` sets the length of the KL warm-up; ``temperatures`` (the
+    training rows' temperatures) standardise a temperature head and give M2's
+    temperature classes.  Imports TensorFlow."""
+    from isingvae.models import M2, VAE, HeadVAE, HierarchicalVAE
 
     config = config.check()
     total = steps_per_epoch * config.epochs
@@ -409,6 +472,20 @@ def build_model(config: TrainConfig, L: int, steps_per_epoch: int):
         cycle_steps=max(2, total // config.kl_cycles), noise_seed=config.seed)
     if config.levels == 2:
         return HierarchicalVAE(top_dim=config.top_dim, **common)
+    temps = np.asarray([] if temperatures is None else temperatures, dtype=np.float64)
+    if config.head.startswith("m2"):
+        return M2(classes=config.head.split("-", 1)[1],
+                  class_temperatures=np.unique(temps).tolist(), alpha=config.head_weight,
+                  **common)
+    flows = dict(flow=config.flow, flow_depth=config.flow_depth,
+                 flow_amortized=config.flow_amortized, prior=config.prior,
+                 prior_depth=config.prior_depth)
+    if config.head.startswith("vib"):
+        t_mean = float(temps.mean()) if temps.size else 0.0
+        t_std = float(temps.std()) if temps.size and temps.std() > 0 else 1.0
+        return HeadVAE(head=config.head.split("-", 1)[1], head_units=config.head_units,
+                       head_weight=config.head_weight, t_mean=t_mean, t_std=t_std,
+                       **flows, **common)
     return VAE(flow=config.flow, flow_depth=config.flow_depth,
                flow_amortized=config.flow_amortized, prior=config.prior,
                prior_depth=config.prior_depth, **common)
@@ -444,6 +521,13 @@ def train(
               "data": _data_identity(ds),
               "split_rows": {"train": parts.train.n, "validation": parts.validation.n,
                              "test": parts.test.n}}
+    labels = None
+    if config.head != "none":
+        mask = label_mask(parts.train.temperature, config.label_fraction, config.label_window,
+                          config.seed)
+        _check_labels(config, parts.train.temperature, mask)
+        labels = np.stack([parts.train.temperature, mask], axis=1).astype(np.float32)
+        record["labelled_rows"] = int(mask.sum())
     state = _prepare_run_dir(run_dir, record, force)
     if state == "complete":
         return TrainResult(run_dir, 0, config.epochs, True, 0.0, 0.0)
@@ -457,7 +541,7 @@ def train(
     strategy = _strategy(config.strategy)
     steps = parts.train.n // config.batch_size
     with strategy.scope():
-        model = build_model(config, ds.L, steps)
+        model = build_model(config, ds.L, steps, parts.train.temperature)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     start = min(_backup_epoch(run_dir), config.epochs)
     t0 = time.perf_counter()
@@ -465,10 +549,11 @@ def train(
     if start < config.epochs:
         batches, steps = parts.train.epoch_batches(
             batch_size=config.batch_size, epochs=config.epochs, start_epoch=start,
-            seed=config.seed, augment=config.augment, flip=ds.h == 0)
+            seed=config.seed, augment=config.augment, flip=ds.h == 0, labels=labels)
         val = None
         if parts.validation.n:
-            val = parts.validation.to_tf(batch_size=512, shuffle=False)
+            val = parts.validation.to_tf(batch_size=512, shuffle=False,
+                                         targets=None if labels is None else "temperature")
         hist = model.fit(batches, epochs=config.epochs, initial_epoch=start,
                          steps_per_epoch=steps, validation_data=val, verbose=verbose,
                          shuffle=False,
@@ -631,8 +716,64 @@ def evaluate(
     result = {"iw_samples": int(iw_samples), "per_temperature": rows,
               "data": str(data.resolve()), "held_out": held_label, "seed": int(seed),
               "package_version": __version__}
+    if getattr(model, "predicts", ()):
+        result["head"] = _head_metrics(model, held, rows)
     write_text_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
     return result
+
+
+#: |T - Tc| beyond which the phase accuracy is also reported as "away from Tc"
+AWAY_FROM_TC = 0.2
+
+
+def predictions(model, x: np.ndarray, what: str, batch_size: int = 1024) -> np.ndarray:
+    """``model.predict_phase`` (P(ordered)) or ``model.predict_temperature`` of Bernoulli
+    configurations ``x`` ``(n, L, L, 1)``, in batches: ``(n,)`` float64."""
+    import tensorflow as tf
+
+    fn = tf.function(getattr(model, f"predict_{what}"), reduce_retracing=True)
+    out = [fn(tf.constant(x[b:b + batch_size], tf.float32)).numpy()
+           for b in range(0, len(x), batch_size)]
+    return np.concatenate(out).astype(np.float64) if out else np.empty(0)
+
+
+def _head_metrics(model, held, rows: list[dict]) -> dict:
+    """Supervised figures on the held-out rows, added to ``rows`` per temperature and
+    returned overall: phase accuracy (all, and ``|T - T_c| > AWAY_FROM_TC``), mean
+    P(ordered); predicted temperature, its RMSE and R^2."""
+    from isingvae.exact import critical_temperature
+
+    tc = critical_temperature()
+    T = held.temperature
+    x = held.x
+    out = {"predicts": list(model.predicts), "tc": tc, "n": int(held.n)}
+    by_t = {round(r["temperature"], 9): r for r in rows}
+    if "phase" in model.predicts:
+        p = predictions(model, x, "phase")
+        right = (p > 0.5) == (T < tc)
+        away = np.abs(T - tc) > AWAY_FROM_TC
+        out.update(accuracy=float(right.mean()),
+                   accuracy_away_from_tc=float(right[away].mean()) if away.any() else None,
+                   away_from_tc=AWAY_FROM_TC)
+        for temp in np.unique(T):
+            r = by_t.get(round(float(temp), 9))
+            if r is not None:
+                sel = T == temp
+                r["p_ordered_mean"] = float(p[sel].mean())
+                r["phase_accuracy"] = float(right[sel].mean())
+    if "temperature" in model.predicts:
+        t_hat = predictions(model, x, "temperature")
+        resid = t_hat - T
+        total = float(np.sum((T - T.mean()) ** 2))
+        out.update(r2=1.0 - float(np.sum(resid**2)) / total if total > 0 else None,
+                   temperature_rmse=float(np.sqrt(np.mean(resid**2))))
+        for temp in np.unique(T):
+            r = by_t.get(round(float(temp), 9))
+            if r is not None:
+                sel = T == temp
+                r["temperature_pred_mean"] = float(t_hat[sel].mean())
+                r["temperature_pred_rmse"] = float(np.sqrt(np.mean(resid[sel] ** 2)))
+    return out
 
 
 # --------------------------------------------------------------------- sampling
@@ -653,6 +794,10 @@ def sample(
     probability.  Rows carry ``chain = 0 .. n-1`` (no two share a chain),
     ``algorithm = "vae"`` and, for a model that does not condition on temperature,
     ``temperature = NaN``.  Same seed, same bits.
+
+    ``temperature``: generate at that temperature, for a model that conditions on it
+    (M2 with temperature classes, ``--head m2-temperature``; ``T`` must be one of its
+    classes); the file's temperature column is then ``T``.  Other models refuse it.
     """
     from isingvae import lattice
     from isingvae.storage import write_ising_file
@@ -661,24 +806,31 @@ def sample(
     seed = _v.seed(seed)
     run_dir = Path(run_dir)
     _quiet_tensorflow()
-    model, config = load_run(run_dir)
     if temperature is not None:
-        raise InputError(f"the model in {run_dir} does not condition on temperature; "
-                         f"drop --temperature (conditional models arrive with issue #7)")
+        temperature = _v.real("--temperature", temperature, positive=True)
+    model, config = load_run(run_dir)
+    cls = None
+    if temperature is not None:
+        if not hasattr(model, "class_index_of_temperature"):
+            raise InputError(f"the model in {run_dir} does not condition on temperature; "
+                             f"drop --temperature, or train with --head m2-temperature")
+        cls = model.class_index_of_temperature(temperature)
     import tensorflow as tf
 
     spins = np.empty((int(n), model.L, model.L), np.int8)
     for b0 in range(0, int(n), batch_size):
         m = min(batch_size, int(n) - b0)
         s = tf.constant([seed, b0], tf.int64)
-        logits = model.sample_logits(m, s)
+        logits = model.sample_logits(m, s) if cls is None else \
+            model.sample_logits_for_class(m, s, cls)
         u = tf.random.stateless_uniform(tf.shape(logits), seed=s + 1)
         up = tf.math.log(u) < tf.math.log_sigmoid(logits)       # P(up) = sigmoid(logit)
         spins[b0:b0 + m] = np.where(up.numpy()[..., 0], 1, -1)
     data = config["data"]
     return write_ising_file(
         out, L=model.L, J=data["J"], h=data["h"], seed=int(seed), algorithm="vae",
-        spins=spins, temperature=np.full(int(n), np.nan),
+        spins=spins,
+        temperature=np.full(int(n), np.nan if temperature is None else temperature),
         energy=lattice.energy(spins, data["J"], data["h"]),
         magnetization=lattice.magnetization(spins), chain=np.arange(int(n)),
         attrs={"run_dir": str(run_dir.resolve()), "model_settings": config["settings"]})

@@ -164,7 +164,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, l4_file, capsys):
         (["train", l4_file, "--out", run, "--levels", 2, "--top-dim", 32], "top dim"),
         (["train", l4_file, "--out", run, "--levels", 2, "--flow", "planar"], "no --flow"),
         (["train", l4_file, "--out", run, "--prior", "maf", "--prior-depth", 0], "prior"),
-        (["train", l4_file, "--out", run, "--head", "vib-phase"], "#7"),
+        (["train", l4_file, "--out", run, "--label-window", 0.1], "need a --head"),
         (["evaluate", tmp_path / "nothing"], "not a run directory"),
         (["sample", tmp_path / "nothing", "--out", tmp_path / "s.h5"], "not a run directory"),
     ]

@@ -15,7 +15,10 @@ Modules, cut by concept:
 - :mod:`~isingvae.analysis.figures`: the PNG figures;
 - :mod:`~isingvae.analysis.encode`: the only part that runs the model (TensorFlow);
 - :mod:`~isingvae.analysis.report`: :func:`analyze`, which writes ``report.json``;
-- :mod:`~isingvae.analysis.command`: the ``isingvae analyze`` subcommand.
+- :mod:`~isingvae.analysis.command`: the ``isingvae analyze`` subcommand;
+- :mod:`~isingvae.analysis.supervised`: :math:`T_c(L)` where a phase classifier's mean
+  output crosses 1/2 (VIB phase head, M2 with phase classes);
+- :mod:`~isingvae.analysis.infoplane`: the VIB information plane over a beta sweep.
 
 The estimators (latent, bootstrap, tc, fss, samples) are numpy and scipy only; importing
 this package does not import TensorFlow or matplotlib.
@@ -28,8 +31,8 @@ this package does not import TensorFlow or matplotlib.
 
 import importlib
 
-__all__ = ["bootstrap", "command", "encode", "figures", "fss", "latent", "report", "samples",
-           "tc"]
+__all__ = ["bootstrap", "command", "encode", "figures", "fss", "infoplane", "latent", "report",
+           "samples", "supervised", "tc"]
 
 
 def __getattr__(name):

@@ -22,11 +22,14 @@ section 5).  For each (run, data) pair it
 Across pairs it extrapolates every method seen at two or more lattice sizes with
 finite-size scaling (:mod:`isingvae.analysis.fss`).
 
-Supervised estimates (issue #7) plug in through ``estimators``: callables that receive
-a :class:`PairContext` (run, model, data, latents) and return estimate dicts whose
-method names start with ``vib`` or ``classifier``; they are checked, listed in
+Supervised estimates plug in through ``estimators``: callables that receive a
+:class:`PairContext` (run, model, data, latents) and return estimate dicts whose method
+names start with ``vib`` or ``classifier``; they are checked, listed in
 ``tc_estimates`` and extrapolated like the others.  Ready-made dicts can be passed as
-``extra_estimates``.
+``extra_estimates``.  One estimator always runs: for a run with a phase classifier (an
+information-bottleneck phase head, or M2) it adds where the classifier's mean output
+crosses 1/2 (:mod:`isingvae.analysis.supervised`: ``vib-phase-crossing``,
+``classifier-m2-crossing``), and so its ``-fss`` extrapolation across sizes.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import numpy as np
 from isingvae import _validate as _v
 from isingvae import exact
 from isingvae._version import __version__
-from isingvae.analysis import figures, latent
+from isingvae.analysis import figures, latent, supervised
 from isingvae.analysis.bootstrap import chain_mean
 from isingvae.analysis.fss import extrapolate
 from isingvae.analysis.samples import compare_samples
@@ -472,6 +475,7 @@ def analyze(
         raise InputError(f"{out} exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     settings = {"samples": samples, "bootstrap": bootstrap, "seed": seed}
+    estimators = [supervised.phase_crossing, *estimators]
 
     total = sum(p.dataset.n * (2 if p.dataset.h == 0 else 1) for p in pairs)
     encode_bar = _progress(progress, total, "analyze: encode", "configs")

@@ -7,8 +7,10 @@ objects, so that ``keras.saving.load_model("RUN_DIR/model.keras")`` can rebuild 
 """
 
 from isingvae.models.flows import FLOW_KINDS, MADE, CouplingNet, MAFPrior, PosteriorFlow
+from isingvae.models.heads import HEAD_KINDS, VIB, HeadVAE
 from isingvae.models.hierarchical import HierarchicalVAE
 from isingvae.models.layers import CircularPad2D
+from isingvae.models.m2 import M2, M2_CLASSES
 from isingvae.models.vae import (
     FAMILIES,
     KL_ESTIMATORS,
@@ -26,13 +28,18 @@ from isingvae.models.vae import (
 __all__ = [
     "FAMILIES",
     "FLOW_KINDS",
+    "HEAD_KINDS",
     "KL_ESTIMATORS",
     "KL_SCHEDULES",
+    "M2",
+    "M2_CLASSES",
     "MADE",
     "PRIORS",
     "VAE",
+    "VIB",
     "CircularPad2D",
     "CouplingNet",
+    "HeadVAE",
     "HierarchicalVAE",
     "MAFPrior",
     "PosteriorFlow",

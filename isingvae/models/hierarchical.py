@@ -32,6 +32,7 @@ from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.models.vae import (
     VAE,
+    apply_flat,
     bernoulli_log_prob,
     build_decoder,
     build_encoder,
@@ -60,13 +61,6 @@ def _mlp(n_in: int, width: int, n_out: int, activation: str, name: str) -> keras
     h = keras.layers.Dense(width, activation=activation, name="hidden")(inp)
     out = keras.layers.Dense(n_out, name="out")(h)
     return keras.Model(inp, out, name=name)
-
-
-def _apply(net, t):
-    """A functional model on ``(..., n_in)``: flatten the leading axes and restore them."""
-    shape = tf.shape(t)
-    out = net(tf.reshape(t, [-1, t.shape[-1]]))
-    return tf.reshape(out, tf.concat([shape[:-1], [out.shape[-1]]], axis=0))
 
 
 @keras.saving.register_keras_serializable(package="isingvae")
@@ -120,11 +114,11 @@ class HierarchicalVAE(VAE):
         """q(z1|x, z2): (mean, log_var), with ``context`` (B, c) broadcast over the
         leading sample axes of ``z2``."""
         ctx = tf.broadcast_to(context, tf.concat([tf.shape(z2)[:-1], [self.context_dim]], 0))
-        out = _apply(self.bottom_posterior, tf.concat([ctx, z2], axis=-1))
+        out = apply_flat(self.bottom_posterior, tf.concat([ctx, z2], axis=-1))
         return out[..., :self.bottom_dim], out[..., self.bottom_dim:]
 
     def _bottom_prior(self, z2):
-        out = _apply(self.bottom_prior, z2)
+        out = apply_flat(self.bottom_prior, z2)
         return out[..., :self.bottom_dim], out[..., self.bottom_dim:]
 
     def encode(self, x, training=False):

@@ -67,6 +67,7 @@ __all__ = [
     "KL_SCHEDULES",
     "PRIORS",
     "VAE",
+    "apply_flat",
     "bernoulli_log_prob",
     "build_decoder",
     "build_encoder",
@@ -112,6 +113,13 @@ def bernoulli_log_prob(x, logits):
 
 
 # ------------------------------------------------------------------ networks
+
+
+def apply_flat(net, t):
+    """A functional model on ``(..., n_in)``: flatten the leading axes and restore them."""
+    shape = tf.shape(t)
+    out = net(tf.reshape(t, [-1, t.shape[-1]]))
+    return tf.reshape(out, tf.concat([shape[:-1], [out.shape[-1]]], axis=0))
 
 
 def _conv_levels(L: int, n: int) -> list[int]:
