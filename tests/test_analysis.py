@@ -559,15 +559,6 @@ def test_bad_input_is_refused_before_tensorflow_is_imported(tmp_path):
     assert "not a run directory" in res.stdout
 
 
-def _analyze_wired() -> bool:
-    from isingvae import cli
-
-    handler = cli.COMMANDS.get("analyze", (None, None, None))[2]
-    return handler is not None and not handler.__qualname__.startswith("_not_built")
-
-
-@pytest.mark.skipif(not _analyze_wired(), reason="'isingvae analyze' is not wired into the "
-                    "command line yet")
 def test_cli_analyze(trained, tmp_path, capsys):
     from isingvae import cli
 

@@ -92,15 +92,3 @@ def test_every_contract_command_is_registered():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) >= {"generate", "train", "evaluate", "sample", "analyze", "run"}
-
-
-def test_unbuilt_commands_say_so_in_one_line():
-    unbuilt = [name for name, (_, _, handler) in cli.COMMANDS.items()
-               if handler.__qualname__.startswith("_not_built")]
-    argv_for = {"train": ["data.h5"], "evaluate": ["run_dir"], "sample": ["run_dir"],
-                "analyze": ["run_dir"]}
-    for name in unbuilt:
-        res = run_cli(name, *argv_for.get(name, []))
-        assert res.returncode == 2, (name, res.stderr)
-        assert res.stderr.count("\n") == 1
-        assert "not built yet" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,56 @@
+"""``isingvae run`` end to end on the quick plan: report folder, reuse of finished steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from isingvae import cli
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
+    out = tmp_path / "job"
+    assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "README.md" in stdout and "fss" in stdout
+
+    report = json.loads((out / "report.json").read_text())
+    methods = {(e["method"], e["L"]) for e in report["tc_estimates"]}
+    assert ("vib-phase-crossing", 8) in methods and ("vib-phase-crossing-fss", None) in methods
+    assert any(m.startswith("latent-") and m.endswith("-fss") for m, _ in methods)
+    assert set(report["latent_magnetization_correlation"]) >= {"m", "abs_m"}
+    readme = (out / "README.md").read_text()
+    for heading in ("Critical temperature", "latent space", "exact entropy",
+                    "Generated configurations"):
+        assert heading in readme
+    for name in report["figures"]:
+        assert (out / name).is_file() and f"]({name})" in readme
+    first = json.loads((out / "timings.json").read_text())
+    assert [s["step"] for s in first["steps"]] == [
+        "generate L=8", "generate L=12", "train L=8", "train L=12",
+        "evaluate L=8", "evaluate L=12", "analyze"]
+    assert not any(s["reused"] for s in first["steps"])
+    data = {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")}
+    weights = _digest(out / "work" / "runs" / "L8" / "model.keras")
+
+    assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
+    second = json.loads((out / "timings.json").read_text())
+    assert all(s["reused"] for s in second["steps"] if s["step"] != "analyze")
+    assert {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")} == data
+    assert _digest(out / "work" / "runs" / "L8" / "model.keras") == weights
+
+
+def test_run_refuses_an_out_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    assert cli.main(["run", "--quick", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "taken" in err and "Traceback" not in err
