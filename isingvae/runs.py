@@ -35,7 +35,6 @@ import os
 import shutil
 import sys
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -727,18 +726,14 @@ def evaluate(
 AWAY_FROM_TC = 0.2
 
 
-_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def predictions(model, x: np.ndarray, what: str, batch_size: int = 1024) -> np.ndarray:
     """``model.predict_phase`` (P(ordered)) or ``model.predict_temperature`` of Bernoulli
     configurations ``x`` ``(n, L, L, 1)``, in batches: ``(n,)`` float64."""
     import tensorflow as tf
 
-    compiled = _PREDICTORS.setdefault(model, {})
-    if what not in compiled:          # one trace per model and quantity, not per call
-        compiled[what] = tf.function(getattr(model, f"predict_{what}"), reduce_retracing=True)
-    fn = compiled[what]
+    from isingvae.models import compiled
+
+    fn = compiled(model, f"predict_{what}")
     out = [fn(tf.constant(x[b:b + batch_size], tf.float32)).numpy()
            for b in range(0, len(x), batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.empty(0)

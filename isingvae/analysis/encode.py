@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,6 @@ from isingvae.errors import InputError
 __all__ = ["encode", "reconstruct", "run_settings"]
 
 _CONFIG, _MODEL = "config.json", "model.keras"
-#: one compiled encoder per model, so that encoding in several calls traces once
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def run_settings(run_dir: str | os.PathLike) -> dict:
@@ -52,22 +49,14 @@ def encode(model, x: np.ndarray, batch_size: int = 1024, on_batch=None
     ``x`` ``(n, L, L, 1)``.
 
     The point is the posterior mean; for a posterior with a normalizing flow it is that
-    mean pushed through the flow (``model.posterior_point``), and ``log_var`` is that of
-    the flow's Gaussian base.
+    mean pushed through the flow, and ``log_var`` is that of the flow's Gaussian base
+    (``model.posterior_summary``: one pass of the encoder).
     """
     import tensorflow as tf
 
-    fn = _compiled.get(model)
-    if fn is None:
-        has_flow = getattr(model, "flow", None) is not None and \
-            hasattr(model, "posterior_point")
+    from isingvae.models import compiled
 
-        def point_and_log_var(xb):
-            mean, log_var = model.encode(xb)
-            return (model.posterior_point(xb) if has_flow else mean), log_var
-
-        fn = tf.function(point_and_log_var, reduce_retracing=True)
-        _compiled[model] = fn
+    fn = compiled(model, "posterior_summary")
     means, log_vars = [], []
     for b in range(0, len(x), batch_size):
         mean, log_var = fn(tf.constant(x[b:b + batch_size], tf.float32))

@@ -134,9 +134,6 @@ class HierarchicalVAE(VAE):
         raise InputError("the two-level posterior is sampled level by level; use "
                          "posterior_sample")
 
-    def posterior_point(self, x, training=False):
-        return self.encode(x, training)[0]
-
     def posterior_sample(self, x, n: int, seed, training=False):
         """``z = (z1, z2)`` drawn top-down; ``log_q = log q(z2|x) + log q(z1|x,z2)``.
         The third element holds ``(mean1, log_var1, mean2, log_var2)``."""

@@ -174,9 +174,6 @@ class M2(VAE):
     def posterior(self, x, training=False):
         raise InputError("the M2 posterior mixes a class and a Gaussian; use posterior_sample")
 
-    def posterior_point(self, x, training=False):
-        return self.encode(x, training)[0]
-
     def posterior_sample(self, x, n: int, seed, training=False):
         """``(z, onehot(y))`` with ``y ~ q(y|x)``, ``z ~ q(z|x,y)``: ``(n, B, d + K)``;
         ``log_q = log q(y|x) + log q(z|x,y)``, ``(n, B)``."""

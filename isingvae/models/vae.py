@@ -51,6 +51,7 @@ replicas of a :class:`tf.distribute.MirroredStrategy` draw independent noise.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -71,6 +72,7 @@ __all__ = [
     "bernoulli_log_prob",
     "build_decoder",
     "build_encoder",
+    "compiled",
     "gaussian_kl",
     "gaussian_log_prob",
     "standard_normal_log_prob",
@@ -110,6 +112,18 @@ def bernoulli_log_prob(x, logits):
     """
     s = 2.0 * x - 1.0
     return -tf.reduce_sum(tf.nn.softplus(-s * logits), axis=[-3, -2, -1])
+
+
+def compiled(model, method: str):
+    """``tf.function`` of ``model.<method>``, traced once per model and method (a new
+    ``tf.function`` per call would retrace every time)."""
+    fns = _COMPILED.setdefault(model, {})
+    if method not in fns:
+        fns[method] = tf.function(getattr(model, method), reduce_retracing=True)
+    return fns[method]
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # ------------------------------------------------------------------ networks
@@ -315,10 +329,15 @@ class VAE(keras.Model):
     def posterior_point(self, x, training=False):
         """A deterministic representative of q(z|x): the mean of the Gaussian (base),
         pushed through the flow when there is one.  ``(B, d)``."""
-        mean, _, context = self.encode_with_context(x, training=training)
+        return self.posterior_summary(x, training=training)[0]
+
+    def posterior_summary(self, x, training=False):
+        """``(posterior_point, log_var)`` from one pass of the encoder; ``log_var`` is that
+        of the Gaussian (the flow's base)."""
+        mean, log_var, context = self.encode_with_context(x, training=training)
         if self.flow is None:
-            return mean
-        return self.flow.bijector(self._context(context)).forward(mean)
+            return mean, log_var
+        return self.flow.bijector(self._context(context)).forward(mean), log_var
 
     def decode(self, z, training=False):
         """Bernoulli logits ``(..., L, L, 1)`` for latents ``(..., d)``."""
