@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up messages (oneDNN, CUDA probing) muted.
+    """Import TensorFlow with its C++ start-up messages (oneDNN, CUDA probing) and its
+    Python warnings muted.
 
     Those lines go straight to file descriptor 2 before any logging is configured, so
     the descriptor itself is pointed at /dev/null for the duration of the import and of
@@ -50,6 +51,9 @@ def _import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         tf.config.list_logical_devices()
+        # tracing hints ("N out of the last N calls ... triggered retracing", one trace
+        # per loaded model) are for developers, not for someone reading a run's progress
+        tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -55,6 +55,7 @@ __all__ = [
     "TrainingDiverged",
     "build_model",
     "evaluate",
+    "head_metrics",
     "label_mask",
     "load_run",
     "predictions",
@@ -719,6 +720,32 @@ def evaluate(
     if getattr(model, "predicts", ()):
         result["head"] = _head_metrics(model, held, rows)
     write_text_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def head_metrics(run_dir: str | os.PathLike) -> dict:
+    """The ``head`` block of :func:`evaluate` alone, without the likelihood.
+
+    For a run trained with a supervised head: phase accuracy (all, and away from T_c),
+    temperature R^2 and RMSE on the test split of its training file (chains not used in
+    training), plus ``per_temperature`` rows with the mean P(ordered) or predicted
+    temperature.  Writes nothing.
+    """
+    from isingvae.data import IsingDataset
+
+    run_dir = Path(run_dir)
+    _quiet_tensorflow()
+    model, config = load_run(run_dir)
+    if not getattr(model, "predicts", ()):
+        raise InputError(f"{run_dir} has no supervised head (it was trained with --head none)")
+    settings = TrainConfig.from_json(config["settings"])
+    ds = IsingDataset(config["data"]["path"])
+    held = _select(ds.split(settings.fractions, seed=settings.split_seed).test,
+                   settings.temperatures)
+    rows = [{"temperature": float(t), "n": int((held.temperature == t).sum())}
+            for t in np.unique(held.temperature)]
+    result = _head_metrics(model, held, rows)
+    result["per_temperature"] = rows
     return result
 
 

@@ -82,6 +82,14 @@ def test_vib_phase_head_is_accurate_far_from_tc(tmp_path):
     for r in ev["per_temperature"]:         # the NLL keys are still there, the head's added
         assert {"nll_per_spin", "elbo_per_spin", "p_ordered_mean", "phase_accuracy"} <= set(r)
         assert (r["p_ordered_mean"] > 0.5) == (r["temperature"] < TC)
+    # the head block alone, without the likelihood, gives the same figures
+    alone = runs.head_metrics(run)
+    for key in ("accuracy", "accuracy_away_from_tc", "n"):
+        assert alone[key] == pytest.approx(head[key], rel=1e-6), key
+    assert [r["temperature"] for r in alone["per_temperature"]] == \
+        [r["temperature"] for r in ev["per_temperature"]]
+    for a, b in zip(alone["per_temperature"], ev["per_temperature"], strict=True):
+        assert a["p_ordered_mean"] == pytest.approx(b["p_ordered_mean"], rel=1e-6)
 
 
 def test_temperature_head_and_flow_through_the_cli(tmp_path, l4_file, capsys):

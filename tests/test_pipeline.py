@@ -28,24 +28,32 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert any(m.startswith("latent-") and m.endswith("-fss") for m, _ in methods)
     assert set(report["latent_magnetization_correlation"]) >= {"m", "abs_m"}
     readme = (out / "README.md").read_text()
-    for heading in ("Critical temperature", "latent space", "exact entropy",
-                    "Generated configurations"):
+    for heading in ("Critical temperature", "latent space", "Phase classifier",
+                    "exact entropy", "Generated configurations"):
         assert heading in readme
     for name in report["figures"]:
         assert (out / name).is_file() and f"]({name})" in readme
     first = json.loads((out / "timings.json").read_text())
     assert [s["step"] for s in first["steps"]] == [
-        "generate L=8", "generate L=12", "train L=8", "train L=12",
-        "evaluate L=8", "evaluate L=12", "analyze"]
+        "generate L=8", "generate L=12", "train VAE L=8", "train VAE L=12",
+        "train VIB head L=8", "train VIB head L=12", "evaluate L=8", "evaluate L=12",
+        "score VIB head L=8", "score VIB head L=12", "analyze"]
     assert not any(s["reused"] for s in first["steps"])
     data = {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")}
     weights = _digest(out / "work" / "runs" / "L8" / "model.keras")
+    head_weights = _digest(out / "work" / "runs" / "L8-vib" / "model.keras")
+    # the VAE is trained without the head (its latents give the unsupervised estimates)
+    assert json.loads((out / "work" / "runs" / "L8" / "config.json").read_text()
+                      )["settings"]["head"] == "none"
+    assert "classifier.png" in report["figures"]
 
     assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
     second = json.loads((out / "timings.json").read_text())
-    assert all(s["reused"] for s in second["steps"] if s["step"] != "analyze")
+    assert all(s["reused"] for s in second["steps"]
+               if s["step"] != "analyze" and not s["step"].startswith("score"))
     assert {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")} == data
     assert _digest(out / "work" / "runs" / "L8" / "model.keras") == weights
+    assert _digest(out / "work" / "runs" / "L8-vib" / "model.keras") == head_weights
 
 
 def test_run_refuses_an_out_that_is_a_file(tmp_path, capsys):

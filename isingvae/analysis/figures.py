@@ -25,6 +25,7 @@ from isingvae import exact
 from isingvae.storage import atomic_path
 
 __all__ = [
+    "classifier_curves",
     "fss_plot",
     "latent_scatter",
     "latent_vs_magnetization",
@@ -365,4 +366,30 @@ def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = N
         axes[0].set_ylabel(r"pseudo-critical temperature $T_c(L)$ ($J/k_B$)")
         fig.suptitle(r"finite-size scaling $T_c(L) = T_c + a L^{-1/\nu}$ with $\nu = 1$; "
                      r"error bars: bootstrap over Markov chains")
+        return _save(fig, Path(path))
+
+
+def classifier_curves(path, estimates: list[dict]) -> str:
+    """A phase classifier's mean P(ordered) against temperature, one curve per method and
+    lattice size, with the level 1/2 and where each curve crosses it (``estimates``:
+    supervised ``tc_estimates`` entries that carry their ``curve``)."""
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+        ax = fig.subplots()
+        for k, e in enumerate(sorted(estimates, key=lambda e: (e["method"], e["L"]))):
+            rows = e["curve"]
+            t = [r["temperature"] for r in rows]
+            color = f"C{k % 10}"
+            ax.errorbar(t, [r["p_ordered"] for r in rows], [r["stderr"] for r in rows],
+                        fmt="o-", ms=3.5, lw=1, capsize=2, color=color,
+                        label=rf"{e['method']}, $L={e['L']}$: $T_c(L)$ = {e['tc']:.4f} "
+                              rf"$\pm$ {e['stderr']:.4f}")
+            ax.axvline(e["tc"], color=color, lw=0.8, ls=":")
+        ax.axhline(0.5, color="grey", lw=0.8)
+        _tc_line(ax)
+        ax.set_xlabel(T_LABEL)
+        ax.set_ylabel(r"mean classifier output $P(\mathrm{ordered} \mid x)$")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title("phase classifier: where the mean output crosses 1/2")
+        ax.legend(loc="best")
         return _save(fig, Path(path))

@@ -494,6 +494,9 @@ def analyze(
     sized = [e for e in tc_estimates if e["L"] is not None]
     ref_sized = [e for r in results for e in r["reference_estimates"]]
     ref_fss, ref_fits = extrapolate(ref_sized, free_nu=False)
+    curves = [e for e in sized if e.get("curve")]
+    if curves:
+        figs.append(figures.classifier_curves(out / "classifier.png", curves))
     if fits:
         figs.append(figures.fss_plot(out / "fss.png", sized, fits, (ref_sized, ref_fits)))
     records = [r["record"] for r in results]
