@@ -103,6 +103,29 @@ def test_identical_for_any_thread_count_and_strategy(parallel, monkeypatch):
     np.testing.assert_array_equal(results[0], other.spins)
 
 
+def test_auto_strategy_avoids_row_barriers_on_small_lattices():
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        # one block of a small lattice: rows would pay two barriers per sweep for nothing
+        assert Metropolis(L=16, temperatures=[2.3], chains=64, seed=0)._strategy() == "serial"
+        # a single large block is worth splitting by rows
+        assert Metropolis(L=256, temperatures=[2.3], chains=64, seed=0)._strategy() == "rows"
+        # pairs that share out evenly, or unevenly but several
+        assert Metropolis(L=16, temperatures=[2.0, 2.3], chains=64, seed=0)._strategy() \
+            == "pairs"
+        assert Metropolis(L=16, temperatures=[2.0, 2.3, 2.6], chains=64, seed=0
+                          )._strategy() == "pairs"
+    finally:
+        numba.set_num_threads(threads)
+    # and the serial choice gives the same bits as the threaded strategies
+    a = Metropolis(L=16, temperatures=[2.3], chains=64, seed=5)
+    b = Metropolis(L=16, temperatures=[2.3], chains=64, seed=5, parallel="rows")
+    a.sweep(300)
+    b.sweep(300)
+    np.testing.assert_array_equal(a.spins, b.spins)
+
+
 def test_field_kernel_identical_across_strategies(monkeypatch):
     monkeypatch.setattr(metropolis, "_SERIAL_WORDS", 0)
     a = Metropolis(L=6, temperatures=[2.0, 3.0], chains=65, seed=2, h=0.4, parallel="pairs")

@@ -66,6 +66,22 @@ def test_identical_for_any_thread_count(monkeypatch):
     assert (other.spins != results[0]).any()
 
 
+def test_serial_and_threaded_observables_agree():
+    from isingvae.mc import _wolff_kernels as k
+
+    spins = np.random.default_rng(0).choice(np.array([-1, 1], np.int8), size=(37, 100))
+    for a, b in zip(k.energy_magnetization(spins, 10), k.energy_magnetization_serial(spins, 10),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    # and against the lattice module's definition (each bond once, periodic)
+    from isingvae.lattice import energy, magnetization
+
+    e, m = Wolff(L=6, temperatures=[2.2], chains=5, seed=1).observables()
+    sim = Wolff(L=6, temperatures=[2.2], chains=5, seed=1)
+    np.testing.assert_allclose(e[0], energy(sim.spins[0]))
+    np.testing.assert_allclose(m[0], magnetization(sim.spins[0]))
+
+
 def test_state_resumes_bit_identically():
     full = Wolff(L=8, temperatures=[2.2, 3.0], chains=4, seed=5)
     full.sweep(8)

@@ -142,6 +142,20 @@ def wolff_calibrate(spins, rng, p_add, warm, measure, L):
     return n_clusters, n_spins
 
 
+@numba.njit(cache=True, inline="always")
+def _bonds_and_sum(S, L):
+    b = 0
+    m = 0
+    for i in range(L):
+        down = (i + 1) % L
+        for j in range(L):
+            s = np.int64(S[i * L + j])
+            right = j + 1 if j < L - 1 else 0
+            b += s * (S[i * L + right] + S[down * L + j])
+            m += s
+    return b, m
+
+
 @numba.njit(parallel=True, cache=True)
 def energy_magnetization(spins, L):
     """Sums over each configuration of ``s_i s_j`` (bonds, each once) and of ``s_i``.
@@ -152,16 +166,17 @@ def energy_magnetization(spins, L):
     bonds = np.zeros(n, np.int64)
     total = np.zeros(n, np.int64)
     for c in prange(n):
-        S = spins[c]
-        b = 0
-        m = 0
-        for i in range(L):
-            down = (i + 1) % L
-            for j in range(L):
-                s = np.int64(S[i * L + j])
-                right = j + 1 if j < L - 1 else 0
-                b += s * (S[i * L + right] + S[down * L + j])
-                m += s
-        bonds[c] = b
-        total[c] = m
+        bonds[c], total[c] = _bonds_and_sum(spins[c], L)
+    return bonds, total
+
+
+@numba.njit(cache=True)
+def energy_magnetization_serial(spins, L):
+    """:func:`energy_magnetization` in the calling thread, for small batches (starting
+    worker threads costs more than the sums, and much more on a busy machine)."""
+    n = spins.shape[0]
+    bonds = np.zeros(n, np.int64)
+    total = np.zeros(n, np.int64)
+    for c in range(n):
+        bonds[c], total[c] = _bonds_and_sum(spins[c], L)
     return bonds, total

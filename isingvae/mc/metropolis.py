@@ -51,6 +51,12 @@ __all__ = ["Metropolis"]
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: jobs of fewer packed words (times sweeps) than this run in the calling thread
 _SERIAL_WORDS = 1 << 16
+#: splitting by rows pays two barriers per sweep, and a thread that the system
+#: preempts holds up the others at each one.  Below this many packed words per sweep (a
+#: single 256 x 256 block) that costs more than the split saves: on 2 cores with another
+#: job running, one block took 2 us per sweep serially and 16 ms by rows at L = 16,
+#: 89 us and 50 us to 3.8 ms at L = 128
+_ROW_WORDS = 1 << 16
 
 
 def _threshold_digits(p: float) -> np.ndarray:
@@ -201,7 +207,11 @@ class Metropolis(Sampler):
         # whole pairs per thread when they share out evenly (or nearly: many of them)
         pairs = len(self._temperatures) * self._n_blocks
         threads = numba.get_num_threads()
-        return "pairs" if pairs % threads == 0 or pairs >= 4 * threads else "rows"
+        if pairs % threads == 0 or pairs >= 4 * threads:
+            return "pairs"
+        if self._words.size >= _ROW_WORDS:
+            return "rows"
+        return "pairs" if pairs > 1 else "serial"
 
     def _small(self, n: int = 1) -> bool:
         # below about a millisecond of work, starting threads costs more than it saves
@@ -209,9 +219,10 @@ class Metropolis(Sampler):
 
     def _run(self, n: int) -> None:
         args = (self._words, self._rng, self._valid, n, self._fast, self._tables)
-        if self._small(n):
+        strategy = self._strategy()
+        if self._small(n) or strategy == "serial":
             _k.sweeps_serial(*args)
-        elif self._strategy() == "pairs":
+        elif strategy == "pairs":
             _k.sweeps_by_pair(*args)
         else:
             _k.sweeps_by_row(*args, 4 * numba.get_num_threads())

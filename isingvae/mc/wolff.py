@@ -160,7 +160,9 @@ class Wolff(Sampler):
     def _observables(self):
         nT = len(self._temperatures)
         flat = self._spins.reshape(nT * self._chains, self.N)
-        bonds, total = _k.energy_magnetization(flat, self._L)
+        small = flat.size < _SERIAL_SPINS or numba.get_num_threads() == 1
+        kernel = _k.energy_magnetization_serial if small else _k.energy_magnetization
+        bonds, total = kernel(flat, self._L)
         N = self.N
         m = (total / N).reshape(nT, self._chains)
         e = (-(self._J * bonds) / N).reshape(nT, self._chains) - self._h * m
