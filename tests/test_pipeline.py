@@ -49,6 +49,12 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
 
     assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
     second = json.loads((out / "timings.json").read_text())
+    made = {t["step"]: t["seconds_to_make"] for t in first["steps"]}
+    for t in second["steps"]:          # a reused step keeps the time it took to make
+        if t["reused"]:
+            assert t["seconds_to_make"] == made[t["step"]], t
+    assert second["job_seconds"] > second["total_seconds"]
+    assert f"wall time {second['job_seconds']:.0f} s" in (out / "README.md").read_text()
     assert all(s["reused"] for s in second["steps"]
                if s["step"] != "analyze" and not s["step"].startswith("score"))
     assert {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")} == data
