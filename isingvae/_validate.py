@@ -67,3 +67,14 @@ def choice(name, value, options):
     if value not in options:
         raise InputError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
     return value
+
+
+def columns(value, expected: str) -> np.ndarray:
+    """``value`` as a float64 array ``(n >= 2, k)``, a vector becoming one column;
+    anything else raises InputError ``"<expected>, got <shape>"``."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] < 2:
+        raise InputError(f"{expected}, got {np.shape(value)}")
+    return a

@@ -102,19 +102,17 @@ def _evaluation_done(run_dir: Path, iw_samples: int) -> bool:
     return done and path.stat().st_mtime >= (run_dir / "model.keras").stat().st_mtime
 
 
-def _head_estimator(head_runs: dict[int, Path]):
-    """An ``analyze`` estimator that scores the supervised run of the pair's size (not the
-    VAE it is handed) with the phase-crossing estimator."""
+def _head_estimator(head_models: dict[int, object]):
+    """An ``analyze`` estimator that scores the supervised model of the pair's size (not
+    the VAE it is handed) with the phase-crossing estimator."""
     from dataclasses import replace
 
     from isingvae.analysis import supervised
-    from isingvae.runs import load_run
 
     def estimator(ctx):
-        run_dir = head_runs.get(ctx.pair.L)
-        if run_dir is None:
+        model = head_models.get(ctx.pair.L)
+        if model is None:
             return []
-        model, _ = load_run(run_dir)
         return supervised.phase_crossing(replace(ctx, model=model))
 
     return estimator
@@ -124,7 +122,7 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         quiet: bool = False) -> dict:
     """Run the whole job into ``out`` (module docstring); return the timings and report."""
     from isingvae.generate import GenerationPlan, generate
-    from isingvae.runs import TrainConfig, evaluate, head_metrics, train
+    from isingvae.runs import TrainConfig, evaluate, head_metrics, load_run, train
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -171,14 +169,20 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         step(f"evaluate L={L}", lambda r=run_dir: evaluate(
             r, iw_samples=plan.iw_samples, progress=False if quiet else None),
             reused=_evaluation_done(run_dir, plan.iw_samples))
-    heads = {L: step(f"score VIB head L={L}", lambda r=r: head_metrics(r))
+    head_models = {}
+
+    def score(L: int, run_dir: Path) -> dict:
+        head_models[L] = load_run(run_dir)[0]       # kept for the crossing in analyze
+        return head_metrics(run_dir, head_models[L])
+
+    heads = {L: step(f"score VIB head L={L}", lambda L=L, r=r: score(L, r))
              for L, r in head_runs.items()}
     from isingvae.analysis.report import analyze
 
     report = step("analyze", lambda: analyze(
         run_dirs, data_files, out, samples=plan.analysis_samples, bootstrap=plan.bootstrap,
         seed=plan.seed, progress=False if quiet else None,
-        estimators=[_head_estimator(head_runs)] if head_runs else ()))
+        estimators=[_head_estimator(head_models)] if head_models else ()))
     evaluations = [json.loads((r / "evaluation.json").read_text()) for r in run_dirs]
     for t in timings:
         t["seconds_to_make"] = earlier.get(t["step"], t["seconds"]) if t["reused"] \

@@ -723,19 +723,22 @@ def evaluate(
     return result
 
 
-def head_metrics(run_dir: str | os.PathLike) -> dict:
+def head_metrics(run_dir: str | os.PathLike, model=None) -> dict:
     """The ``head`` block of :func:`evaluate` alone, without the likelihood.
 
     For a run trained with a supervised head: phase accuracy (all, and away from T_c),
     temperature R^2 and RMSE on the test split of its training file (chains not used in
     training), plus ``per_temperature`` rows with the mean P(ordered) or predicted
-    temperature.  Writes nothing.
+    temperature.  Writes nothing.  ``model``: the run's model when already loaded.
     """
     from isingvae.data import IsingDataset
 
     run_dir = Path(run_dir)
     _quiet_tensorflow()
-    model, config = load_run(run_dir)
+    if model is None:
+        model, config = load_run(run_dir)
+    else:
+        config = json.loads((run_dir / CONFIG).read_text())
     if not getattr(model, "predicts", ()):
         raise InputError(f"{run_dir} has no supervised head (it was trained with --head none)")
     settings = TrainConfig.from_json(config["settings"])

@@ -90,6 +90,7 @@ def test_vib_phase_head_is_accurate_far_from_tc(tmp_path):
         [r["temperature"] for r in ev["per_temperature"]]
     for a, b in zip(alone["per_temperature"], ev["per_temperature"], strict=True):
         assert a["p_ordered_mean"] == pytest.approx(b["p_ordered_mean"], rel=1e-6)
+    assert runs.head_metrics(run, model) == alone      # an already loaded model
 
 
 def test_temperature_head_and_flow_through_the_cli(tmp_path, l4_file, capsys):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 
 __all__ = [
@@ -53,12 +54,7 @@ ACTIVE_VARIANCE = 0.01
 
 
 def _matrix(mu) -> np.ndarray:
-    a = np.asarray(mu, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2 or a.shape[0] < 2:
-        raise InputError(f"latent means must have shape (n >= 2, d), got {np.shape(mu)}")
-    return a
+    return _v.columns(mu, "latent means must have shape (n >= 2, d)")
 
 
 def active_dimensions(mu, threshold: float = ACTIVE_VARIANCE) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae.errors import InputError
 
 __all__ = [
@@ -39,12 +40,7 @@ __all__ = [
 
 
 def _as_series(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise InputError(f"need a series of shape (n >= 2,) or (n >= 2, chains), got {x.shape}")
-    return x
+    return _v.columns(x, "need a series of shape (n >= 2,) or (n >= 2, chains)")
 
 
 def autocorrelation(x) -> np.ndarray:

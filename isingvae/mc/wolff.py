@@ -150,18 +150,19 @@ class Wolff(Sampler):
         self._clusters[todo] = np.maximum(1, np.rint(N / mean_size[todo])).astype(np.int64)
         return self.clusters_per_sweep
 
+    def _small(self, n: int = 1) -> bool:
+        # small jobs (under about a millisecond) run in the calling thread
+        return self._spins.size * n < _SERIAL_SPINS or numba.get_num_threads() == 1
+
     def _run(self, n: int) -> None:
         self.calibrate()
-        # small jobs (under about a millisecond) run in the calling thread
-        small = self._spins.size * n < _SERIAL_SPINS or numba.get_num_threads() == 1
-        kernel = _k.wolff_sweeps_serial if small else _k.wolff_sweeps
+        kernel = _k.wolff_sweeps_serial if self._small(n) else _k.wolff_sweeps
         kernel(self._spins, self._rng, self._p_add, self._clusters, n, self._L)
 
     def _observables(self):
         nT = len(self._temperatures)
         flat = self._spins.reshape(nT * self._chains, self.N)
-        small = flat.size < _SERIAL_SPINS or numba.get_num_threads() == 1
-        kernel = _k.energy_magnetization_serial if small else _k.energy_magnetization
+        kernel = _k.energy_magnetization_serial if self._small() else _k.energy_magnetization
         bonds, total = kernel(flat, self._L)
         N = self.N
         m = (total / N).reshape(nT, self._chains)
