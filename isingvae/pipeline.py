@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from isingvae.errors import InputError
-from isingvae.storage import write_text_atomic
+from isingvae._atomic import write_text
 
 __all__ = ["DEFAULT", "QUICK", "RunPlan", "run"]
 
@@ -190,8 +190,8 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
     total = sum(t["seconds"] for t in timings)
     record = {"plan": plan.to_json(), "steps": timings, "total_seconds": round(total, 2),
               "job_seconds": round(sum(t["seconds_to_make"] for t in timings), 2)}
-    write_text_atomic(out / "timings.json", json.dumps(record, indent=2) + "\n")
-    write_text_atomic(out / "README.md", summary(report, evaluations, plan, record, heads))
+    write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
+    write_text(out / "README.md", summary(report, evaluations, plan, record, heads))
     _say(f"[isingvae run] done in {total:.0f} s: {out / 'README.md'}", quiet)
     return {"report": report, "timings": record, "heads": heads, "out": out}
 

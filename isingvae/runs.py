@@ -44,7 +44,7 @@ import numpy as np
 from isingvae import _validate as _v
 from isingvae._version import __version__
 from isingvae.errors import InputError
-from isingvae.storage import write_text_atomic
+from isingvae._atomic import write_text
 
 __all__ = [
     "FLOWS",
@@ -360,7 +360,7 @@ def _prepare_run_dir(run_dir: Path, record: dict, force: bool) -> str:
     elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise InputError(f"{run_dir} exists and is not a run directory; choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(cfg_path, json.dumps(record, indent=2) + "\n")
+    write_text(cfg_path, json.dumps(record, indent=2) + "\n")
     return "fresh"
 
 
@@ -403,7 +403,7 @@ def _callbacks(run_dir: Path, start: int):
             w = csv.DictWriter(text, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-            write_text_atomic(run_dir / HISTORY, text.getvalue())
+            write_text(run_dir / HISTORY, text.getvalue())
 
     class Backup(keras.callbacks.BackupAndRestore):
         """BackupAndRestore whose files are replaced atomically (a kill mid-save is safe)."""
@@ -414,7 +414,7 @@ def _callbacks(run_dir: Path, start: int):
             tmp = d / "partial.weights.h5"
             self.model.save_weights(tmp, overwrite=True)
             os.replace(tmp, self._weights_path)
-            write_text_atomic(Path(self._training_metadata_path),
+            write_text(Path(self._training_metadata_path),
                           json.dumps({"epoch": self._current_epoch,
                                       "batch": self._last_batch_seen}))
 
@@ -719,7 +719,7 @@ def evaluate(
               "package_version": __version__}
     if getattr(model, "predicts", ()):
         result["head"] = _head_metrics(model, held, rows)
-    write_text_atomic(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
+    write_text(run_dir / EVALUATION, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -14,7 +14,6 @@ spontaneous magnetization, Kaufman's finite-lattice energy and entropy.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from isingvae import exact
-from isingvae.storage import atomic_path
+from isingvae._atomic import atomic_file
 
 __all__ = [
     "classifier_curves",
@@ -51,13 +50,9 @@ def _style(method: str, k: int):
 
 
 def _save(fig: Figure, path: Path) -> str:
-    target, tmp = atomic_path(path)
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target.name
+    return Path(path).name
 
 
 def _tc_line(ax, label: bool = True) -> None:

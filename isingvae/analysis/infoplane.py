@@ -30,7 +30,7 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.storage import write_text_atomic
+from isingvae._atomic import write_text
 
 __all__ = ["binary_entropy", "information_plane", "plot_information_plane"]
 
@@ -139,7 +139,7 @@ def information_plane(
                            "flow_depth": flow_depth, "samples": samples, "seed": seed},
               "note": "i_zx_upper_nats: E KL(q(z|x) || N(0, I)) >= I(Z;X); i_zy_lower_nats: "
                       "H(Y) - E[-log q(y|z)] <= I(Z;Y); on held-out chains, in nats"}
-    write_text_atomic(out / "infoplane.json", json.dumps(record, indent=2) + "\n")
+    write_text(out / "infoplane.json", json.dumps(record, indent=2) + "\n")
     record["figure"] = plot_information_plane(out / "infoplane.png", record)
     return record
 

@@ -53,7 +53,7 @@ from isingvae.analysis.fss import extrapolate
 from isingvae.analysis.samples import compare_samples
 from isingvae.analysis.tc import BINDER_LEVEL, ORDERED_LEVEL, estimate_tc
 from isingvae.errors import InputError
-from isingvae.storage import write_text_atomic
+from isingvae._atomic import write_text
 
 __all__ = ["REPORT", "Pair", "PairContext", "analyze", "check_estimate", "check_inputs",
            "merge_estimates"]
@@ -189,7 +189,7 @@ def _finite(x):
 
 
 def _write_json(path: Path, obj) -> None:
-    write_text_atomic(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
 
 
 def _best(table: dict, key: str, names) -> tuple[float, str]:
