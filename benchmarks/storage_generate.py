@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from isingvae import storage
-from isingvae.generate import GenerationPlan, generate
+from isingvae.generation import GenerationPlan, generate
 
 
 def emit(record: dict) -> None:

@@ -92,15 +92,16 @@ def _args_generate(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from isingvae.generate import GenerationPlan, generate, parse_temperatures
+    from isingvae.generation import GenerationPlan, generate, open_executor, parse_temperatures
 
     temps = parse_temperatures(args.temperatures, args.t_min, args.t_max, args.t_count)
     samples = args.samples
     chains = args.chains if args.chains is not None else max(1, min(64, samples))
     plan = GenerationPlan(L=args.L, temperatures=temps, samples=samples, chains=chains,
                           seed=args.seed, algorithm=args.algorithm, J=args.J, h=args.h)
-    res = generate(plan, args.out, force=args.force, scheduler=args.scheduler,
-                   progress=False if args.quiet else None)
+    with open_executor(args.scheduler) as executor:
+        res = generate(plan, args.out, force=args.force, executor=executor,
+                       progress=False if args.quiet else None)
     if res.already_complete:
         print(f"{res.path} is already complete ({res.rows} configurations); nothing to do")
     else:

@@ -121,7 +121,7 @@ def _head_estimator(head_models: dict[int, object]):
 def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         quiet: bool = False) -> dict:
     """Run the whole job into ``out`` (module docstring); return the timings and report."""
-    from isingvae.generate import GenerationPlan, generate
+    from isingvae.generation import GenerationPlan, generate
     from isingvae.runs import TrainConfig, evaluate, head_metrics, load_run, train
 
     out = Path(out)

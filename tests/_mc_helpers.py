@@ -6,7 +6,7 @@ from scipy import stats
 from isingvae import exact
 from isingvae.mc import observables as obs
 from isingvae.mc.autocorr import jackknife, mean_and_error
-from isingvae.mc.sampling import measure_series
+from isingvae.mc.chains import measure_series
 
 
 def run_series(sampler, burn_in, n):

@@ -107,3 +107,15 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_public_names_and_one_atomic_rule():
+    # the package re-exports the layout and the writer; atomic writing lives only in
+    # isingvae._atomic
+    assert set(storage.__all__) == {"DATASETS", "FORMAT", "FORMAT_VERSION", "Header",
+                                    "open_ising_file", "read_header", "write_ising_file"}
+    assert not hasattr(storage, "atomic_path") and not hasattr(storage, "write_text_atomic")
+    from isingvae.storage import writer
+
+    assert writer.atomic_file.__module__ == "isingvae._atomic"
+

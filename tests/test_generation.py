@@ -1,4 +1,5 @@
-"""Dataset generation: schema, physics of the stored columns, determinism, resume, Dask, CLI."""
+"""Dataset generation: schema, physics of the stored columns, determinism, resume, executors
+(a thread pool, Dask), CLI."""
 
 import hashlib
 import signal
@@ -6,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -14,7 +16,7 @@ import pytest
 
 from isingvae import cli, exact, storage
 from isingvae.errors import InputError
-from isingvae.generate import GenerationPlan, generate, parse_temperatures
+from isingvae.generation import GenerationPlan, generate, open_executor, parse_temperatures
 
 TEMPS = (1.5, 2.269, 3.0)
 
@@ -128,7 +130,7 @@ def test_energy_matches_exact_at_high_temperature(tmp_path):
 
 KILL_SCRIPT = textwrap.dedent("""
     import sys
-    from isingvae.generate import GenerationPlan, generate
+    from isingvae.generation import GenerationPlan, generate
     plan = GenerationPlan(L=16, temperatures=(2.0, 2.6), samples=600, chains=70, seed=5,
                           algorithm="metropolis")
     generate(plan, sys.argv[1], progress=False, segment_spins=int(sys.argv[2]),
@@ -182,8 +184,81 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference_resume_file,
 def test_dask_local_cluster_equals_local_run(tmp_path, reference_resume_file):
     pytest.importorskip("distributed")
     out = tmp_path / "dask.h5"
-    generate(_resume_plan(), out, scheduler="local:2", progress=False)
+    with open_executor("local:2") as executor:
+        generate(_resume_plan(), out, executor=executor, progress=False)
     a, _ = read_all(reference_resume_file)
+    b, _ = read_all(out)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_thread_pool_equals_local_run(tmp_path, reference_resume_file):
+    # any concurrent.futures executor can be passed in; the bits do not change
+    out = tmp_path / "threads.h5"
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        generate(_resume_plan(), out, executor=executor, progress=False)
+    a, attrs_a = read_all(reference_resume_file)
+    b, attrs_b = read_all(out)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for key in ("tau_int_energy", "thinning_sweeps", "burn_in_sweeps", "pilot_sweeps"):
+        np.testing.assert_array_equal(attrs_a[key], attrs_b[key])
+
+
+class _Inline:
+    """The least an executor must be: submit(fn, *args) -> future with result()."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, fn, *args):
+        self.calls.append((fn.__name__, args))
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # handed to the caller, as executors do
+            future.set_exception(exc)
+        return future
+
+
+def test_executor_gets_plain_arguments_pilots_first(tmp_path, small_file):
+    executor = _Inline()
+    out = tmp_path / "inline.h5"
+    generate(small_plan(), out, executor=executor, progress=False)
+    # every pilot, then each temperature's tasks with its pilot's result as a plain dict
+    names = [name for name, _ in executor.calls]
+    assert names == ["pilot_task"] * len(TEMPS) + ["run_task"] * len(TEMPS)
+    for name, args in executor.calls:
+        assert not any(isinstance(a, Future) for a in args)
+        if name == "run_task":
+            assert isinstance(args[3], dict) and args[3]["thin"] >= 1
+    a, _ = read_all(small_file)
+    b, _ = read_all(out)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_failing_task_cancels_the_rest_and_the_run_resumes(tmp_path, small_file):
+    out = tmp_path / "fail.h5"
+    submitted = []
+
+    class Failing(_Inline):
+        def submit(self, fn, *args):
+            if fn.__name__ != "run_task":
+                return super().submit(fn, *args)
+            future = Future()  # pending, as on a busy cluster
+            if not submitted:
+                future.set_exception(RuntimeError("worker lost"))
+            submitted.append(future)
+            return future
+
+    with pytest.raises(RuntimeError, match="worker lost"):
+        generate(small_plan(), out, executor=Failing(), progress=False)
+    assert len(submitted) == len(TEMPS) and all(f.cancelled() for f in submitted[1:])
+    header = storage.read_header(out)  # what is left is readable and says so
+    assert header.n == 0 and not header.attrs["complete"]
+    generate(small_plan(), out, progress=False)  # same plan: resumes (pilots cached)
+    a, _ = read_all(small_file)
     b, _ = read_all(out)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -289,7 +364,7 @@ class _Interrupt(Exception):
 def test_task_resumes_from_saved_sampler_state(tmp_path, algorithm):
     # a task interrupted after two shards and run again writes exactly the rows of an
     # uninterrupted run: the sampler's full state (spins and RNG) travels in the shards
-    from isingvae import generate as g
+    from isingvae.generation import tasks as g
 
     plan = GenerationPlan(L=8, temperatures=(2.3,), samples=12, chains=3, seed=2,
                           algorithm=algorithm)
@@ -309,8 +384,8 @@ def test_task_resumes_from_saved_sampler_state(tmp_path, algorithm):
         g.run_task(plan, 0, 0, info, cut, on_segment=stop_after_two, segment_spins=3 * 64)
     assert len(list(cut.glob("task-*.npz"))) == 2
     g.run_task(plan, 0, 0, info, cut, segment_spins=5 * 64)  # other segment length
-    rows_a = list(g._task_rows(plan, 0, 0, whole))
-    rows_b = list(g._task_rows(plan, 0, 0, cut))
+    rows_a = list(g.task_rows(plan, 0, 0, whole))
+    rows_b = list(g.task_rows(plan, 0, 0, cut))
     for key in ("spins", "energy", "magnetization", "sweep", "chain"):
         np.testing.assert_array_equal(np.concatenate([r[key] for r in rows_a]),
                                       np.concatenate([r[key] for r in rows_b]), err_msg=key)

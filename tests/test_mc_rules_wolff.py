@@ -7,9 +7,10 @@ from _mc_helpers import check_against_enumeration, chi_square_em, run_series
 
 from isingvae import exact
 from isingvae.errors import InputError
-from isingvae.mc import Metropolis, Wolff, wolff
+from isingvae.mc import Metropolis, Wolff
 from isingvae.mc import observables as obs
 from isingvae.mc.autocorr import jackknife, mean_and_error
+from isingvae.mc.rules import wolff
 
 TC = exact.critical_temperature()
 
@@ -67,7 +68,7 @@ def test_identical_for_any_thread_count(monkeypatch):
 
 
 def test_serial_and_threaded_observables_agree():
-    from isingvae.mc import _wolff_kernels as k
+    from isingvae.mc.rules import _wolff_kernels as k
 
     spins = np.random.default_rng(0).choice(np.array([-1, 1], np.int8), size=(37, 100))
     for a, b in zip(k.energy_magnetization(spins, 10), k.energy_magnetization_serial(spins, 10),

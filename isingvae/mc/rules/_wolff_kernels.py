@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from isingvae.mc._rng import next_u64
+from isingvae.mc.rules._rng import next_u64
 
 _U32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)

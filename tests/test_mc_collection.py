@@ -1,4 +1,4 @@
-"""Thermalization, thinning, collection, algorithm choice and progress."""
+"""Collecting configurations: layout, report, counts, resume, physics, and progress output."""
 
 import io
 
@@ -7,7 +7,7 @@ import pytest
 
 from isingvae import exact
 from isingvae.errors import InputError
-from isingvae.mc import Metropolis, Mixture, Wolff, choose_algorithm, collect, make_sampler
+from isingvae.mc import Metropolis, Wolff, collect
 from isingvae.mc.autocorr import mean_and_error
 from isingvae.progress import Progress
 
@@ -49,6 +49,8 @@ def test_collect_resumes_with_given_burn_in_and_thin():
         collect(sim, samples=8, burn_in=5)
     with pytest.raises(InputError):
         collect(sim, samples=0)
+    with pytest.raises(TypeError, match="burn_in_factor"):
+        collect(sim, samples=8, burn_in_factor=10)
 
 
 def test_collected_samples_match_exact_energy():
@@ -59,31 +61,6 @@ def test_collected_samples_match_exact_energy():
         e = b.energy[b.temperature == T]
         val, err = mean_and_error(e, tau=1.0)  # thinned at >= 2 tau: nearly independent
         assert abs(val - exact.enumerate_lattice(4, T).energy) < 4 * err
-
-
-def test_choose_algorithm_and_make_sampler():
-    picks = choose_algorithm(L=16, temperatures=[1.0, 2.269], seconds=0.1)
-    assert set(picks) <= {"metropolis", "wolff"} and len(picks) == 2
-    assert choose_algorithm(L=8, temperatures=[2.0], h=0.5) == ["metropolis"]
-    sim = make_sampler("auto", L=8, temperatures=[1.5, 2.269, 4.0], chains=3, seed=0)
-    sim.sweep(2)
-    assert sim.spins.shape == (3, 3, 8, 8)
-    assert sim.energy.shape == (3, 3)
-    np.testing.assert_allclose(sim.temperatures, [1.5, 2.269, 4.0])
-    with pytest.raises(InputError):
-        make_sampler("heatbath", L=8, temperatures=[1.0], chains=1, seed=0)
-
-
-def test_mixture_keeps_temperature_order():
-    a = Metropolis(L=4, temperatures=[3.0], chains=2, seed=0)
-    b = Wolff(L=4, temperatures=[1.0, 2.0], chains=2, seed=0, start="cold")
-    mix = Mixture([(a, np.array([2])), (b, np.array([0, 1]))], None)
-    np.testing.assert_allclose(mix.temperatures, [1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(mix.spins[:2], b.spins)
-    state = mix.get_state()
-    mix.sweep(3)
-    mix.set_state(state)
-    np.testing.assert_array_equal(mix.spins[2], a.spins[0])
 
 
 def test_progress_plain_lines_when_not_a_terminal():
@@ -108,3 +85,12 @@ def test_progress_bar_on_a_terminal():
     with Progress(3, unit="sweeps", stream=out) as bar:
         bar.update(3)
     assert "\r" in out.getvalue() and "[" in out.getvalue()
+
+
+def test_progress_does_not_change_collected_configurations(capsys):
+    runs = []
+    for progress in (False, True):
+        sim = Metropolis(L=8, temperatures=[2.4], chains=8, seed=4)
+        runs.append(collect(sim, samples=16, progress=progress).all())
+    np.testing.assert_array_equal(runs[0].spins, runs[1].spins)
+    assert "collect" in capsys.readouterr().err

@@ -8,7 +8,7 @@ up).  One site update treats 64 chains at once:
    half adders into class masks (``a`` = number of agreeing neighbours, and the
    spin itself when ``h != 0``);
 2. chains whose class has :math:`\\Delta E < 0` flip; those with :math:`\\Delta E = 0`
-   flip with probability 1/2 (see :mod:`isingvae.mc.metropolis` for why);
+   flip with probability 1/2 (see :mod:`isingvae.mc.rules.metropolis` for why);
 3. chains whose class needs a Bernoulli(:math:`p`) bit compare a private
    uniform 64-bit integer :math:`u` with the fixed-point threshold
    :math:`P = \\lfloor p\\, 2^{64} \\rfloor`, most significant digit first: the
@@ -65,7 +65,7 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from isingvae.mc._rng import next_u64_pp
+from isingvae.mc.rules._rng import next_u64_pp
 
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ZERO = np.uint64(0)

@@ -12,11 +12,12 @@ from _mc_helpers import check_against_enumeration, chi_square_em, run_series
 
 from isingvae import exact
 from isingvae.errors import InputError
-from isingvae.mc import Metropolis, _rng, metropolis
-from isingvae.mc import _metropolis_kernels as _k
+from isingvae.mc import Metropolis
 from isingvae.mc import observables as obs
-from isingvae.mc._rng import next_u64_pp
 from isingvae.mc.autocorr import jackknife, mean_and_error
+from isingvae.mc.rules import _metropolis_kernels as _k
+from isingvae.mc.rules import _rng, metropolis
+from isingvae.mc.rules._rng import next_u64_pp
 
 TC = exact.critical_temperature()
 

@@ -40,9 +40,9 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.mc import _rng
-from isingvae.mc import _wolff_kernels as _k
-from isingvae.mc._base import Sampler
+from isingvae.mc.rules import _rng
+from isingvae.mc.rules import _wolff_kernels as _k
+from isingvae.mc.rules._base import Sampler
 
 __all__ = ["Wolff"]
 

@@ -20,7 +20,7 @@ of each sublattice, i.e. one attempted flip of every spin of every chain.
 operations for 64 chains.  Acceptance bits come from fixed-point thresholds
 compared digit by digit with private random bits of each chain, and for
 ``J > 0``, ``h = 0`` eight sites of a row are updated at once in vector code
-(see :mod:`isingvae.mc._metropolis_kernels`); there is no ``exp`` in the loop.
+(see :mod:`isingvae.mc.rules._metropolis_kernels`); there is no ``exp`` in the loop.
 
 Example:
 
@@ -42,9 +42,9 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.mc import _metropolis_kernels as _k
-from isingvae.mc import _rng
-from isingvae.mc._base import Sampler
+from isingvae.mc.rules import _metropolis_kernels as _k
+from isingvae.mc.rules import _rng
+from isingvae.mc.rules._base import Sampler
 
 __all__ = ["Metropolis"]
 
@@ -123,7 +123,7 @@ class Metropolis(Sampler):
 
     Randomness: row ``i`` of block ``b`` at temperature index ``t`` owns the eight
     xoshiro256++ streams of spawn key ``(1, t, b)``, sub-streams ``8 i`` to ``8 i + 7``
-    (see :mod:`isingvae.mc._rng`), one per vector lane, so results do not depend on
+    (see :mod:`isingvae.mc.rules._rng`), one per vector lane, so results do not depend on
     the number of threads or on the CPU's vector width.
     Padding bits of a partly filled last block are never flipped and never
     reported.

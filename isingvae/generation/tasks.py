@@ -1,0 +1,216 @@
+r"""The work of a generation: pilots and tasks, pure functions of the plan that write shards.
+
+**Starting states.**  Below :math:`T_c` chains start ordered, each with a random sign (a
+disordered start below :math:`T_c` can freeze into long-lived stripes on the torus); at
+and above :math:`T_c` they start from independent random spins
+(:func:`make_task_sampler`).
+
+**Pilot, per temperature** (:func:`pilot`).  64 chains from the start state, seeded
+``plan.seed_for(1, t, algorithm, n)`` for a run of ``n`` sweeps, measure the integrated
+autocorrelation times of the energy and of :math:`|m|` by the package's one rule,
+:func:`isingvae.mc.equilibration.measure_tau` (window of at least 50 :math:`\tau`,
+Sokal), which also gives the burn-in :math:`\lceil 20\tau \rceil` and the thinning
+:math:`\max(1, \lceil 2\tau \rceil)`.  With ``algorithm="auto"`` the choice between
+Metropolis and Wolff is :func:`isingvae.mc.choice.choose`, by fixed costs per spin, so
+that neither the choice nor the bits depend on the load of the machine.  The result is
+cached as ``pilot-tTTTT.json`` in the run's parts directory.
+
+**Task** ``(t, b)`` (:func:`run_task`).  The chains of block ``b`` at temperature index
+``t``, seeded ``plan.seed_for(2, t, b)``, run through the chain driver
+(:func:`isingvae.mc.chains.run_chains`): burn-in, then one record of every chain every
+``thin`` sweeps, chain ``c`` contributing ``plan.samples_of_chain(c)`` records.  The run
+is cut into segments; after each, its records and the sampler's full state go to a
+shard ``task-tTTTT-bBBBB-sKKKKKK.npz``, written atomically (:mod:`isingvae._atomic`), so
+a killed task resumes after its last shard with exactly the random numbers it would
+have used.  Pilots and tasks only read the plan and write files, so they can run in
+any process that sees the parts directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from isingvae import exact
+from isingvae._atomic import atomic_file, write_json
+from isingvae.generation.plan import BLOCK, GenerationPlan
+from isingvae.mc.chains import run_chains
+from isingvae.mc.choice import choose, cost
+from isingvae.mc.equilibration import Pilot, burn_in_sweeps, measure_tau, thinning_sweeps
+from isingvae.mc.rules import Metropolis, Wolff
+
+#: configurations per shard are bounded by this many spins (about 16 MB of int8)
+SEGMENT_SPINS = 16 * 2**20
+#: third element of a pilot's seed key
+_PILOT_TAG = {"metropolis": 0, "wolff": 1}
+
+__all__ = ["SEGMENT_SPINS", "count_rows", "make_task_sampler", "pilot", "pilot_task",
+           "run_task", "task_rows"]
+
+
+def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: int, seed: int):
+    """A sampler of ``chains`` chains at temperature ``T`` in the start state (module
+    docstring)."""
+    cls = {"metropolis": Metropolis, "wolff": Wolff}[algorithm]
+    sim = cls(L=plan.L, temperatures=[T], chains=chains, seed=seed, J=plan.J, h=plan.h)
+    if T < exact.critical_temperature(plan.J):
+        # ordered start with an independent random sign per chain
+        signs = np.where(np.random.default_rng(seed).random(chains) < 0.5, -1, 1)
+        sim.set_spins(np.broadcast_to(signs.astype(np.int8)[None, :, None, None],
+                                      (1, chains, plan.L, plan.L)))
+    return sim
+
+
+def _measure(plan: GenerationPlan, algorithm: str, t: int) -> Pilot:
+    T, tag = plan.temperatures[t], _PILOT_TAG[algorithm]
+    return measure_tau(lambda n: make_task_sampler(plan, algorithm, T, BLOCK,
+                                                   plan.seed_for(1, t, tag, n)))
+
+
+def pilot(plan: GenerationPlan, t: int) -> dict:
+    """Measure autocorrelation times at temperature index ``t``; choose burn-in, thinning
+    (and, for ``auto``, the algorithm).
+
+    Deterministic for a plan.  Returns a JSON-ready dict: ``algorithm``, ``tau_energy``,
+    ``tau_abs_m``, ``pilot_sweeps``, ``converged``, ``burn_in``, ``thin`` and
+    ``candidates`` (cost per independent sample, ns per spin, of each algorithm piloted).
+    """
+    if plan.algorithm == "auto":
+        picks, pilots = choose(lambda a: _measure(plan, a, t), wolff_allowed=plan.h == 0)
+        algorithm = picks[0]
+    else:
+        algorithm = plan.algorithm
+        pilots = {algorithm: _measure(plan, algorithm, t)}
+    best = pilots[algorithm]
+    tau = float(best.tau[0])
+    return {
+        "algorithm": algorithm,
+        "tau_energy": float(best.tau_energy[0]),
+        "tau_abs_m": float(best.tau_abs_magnetization[0]),
+        "pilot_sweeps": best.sweeps,
+        "converged": best.converged,
+        "burn_in": burn_in_sweeps(tau),
+        "thin": thinning_sweeps(tau),
+        "candidates": {a: cost(a, float(p.tau[0])) for a, p in pilots.items()},
+    }
+
+
+def pilot_task(plan: GenerationPlan, t: int, parts: str | os.PathLike) -> dict:
+    """:func:`pilot`, cached in ``parts/pilot-tTTTT.json`` (read back when present)."""
+    path = Path(parts) / f"pilot-t{t:04d}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    info = pilot(plan, t)
+    write_json(path, info, sort_keys=True, indent=1)
+    return info
+
+
+# --------------------------------------------------------------------------------------
+# shards
+
+
+def _shard_name(t: int, b: int, k: int) -> str:
+    return f"task-t{t:04d}-b{b:04d}-s{k:06d}.npz"
+
+
+def _write_shard(path: Path, arrays: dict) -> None:
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _segment_length(plan: GenerationPlan, n_chains: int, segment_spins: int) -> int:
+    """Sampling steps per shard, so that a shard holds at most ``segment_spins`` spins."""
+    return max(1, segment_spins // (n_chains * plan.L * plan.L))
+
+
+def _load_shards(parts: Path, t: int, b: int) -> list[Path]:
+    found = sorted(Path(parts).glob(f"task-t{t:04d}-b{b:04d}-s*.npz"))
+    # shards are written atomically, so a gap can only come from a removed file:
+    # keep the unbroken prefix
+    keep = []
+    for k, p in enumerate(found):
+        if p.name != _shard_name(t, b, k):
+            break
+        keep.append(p)
+    return keep
+
+
+def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.PathLike,
+             segment_spins: int = SEGMENT_SPINS,
+             on_segment: Callable[[int], None] | None = None) -> int:
+    """Run task ``(t, b)`` to completion, resuming after its last shard; returns rows written.
+
+    ``info`` is the temperature's :func:`pilot` result.  Pure in its inputs: the same
+    plan, task and pilot give the same rows, wherever and however often this is
+    interrupted and called again, whatever ``segment_spins`` (shards only cut the
+    chain's run into pieces; the sampler state carries across).  ``on_segment`` is
+    called with the rows of every shard written.
+    """
+    parts = Path(parts)
+    per_chain = plan.block_samples(b)
+    n_chains = len(per_chain)
+    steps = int(per_chain.max())  # sampling steps of the block
+    seg = _segment_length(plan, n_chains, segment_spins)
+    done = _load_shards(parts, t, b)
+    sim = make_task_sampler(plan, info["algorithm"], plan.temperatures[t], n_chains,
+                            plan.seed_for(2, t, b))
+    start, burn_in = 0, info["burn_in"]
+    if done:
+        with np.load(done[-1]) as last:
+            sim.set_state({k[6:]: last[k] for k in last.files if k.startswith("state_")})
+            start = int(last["next_step"])
+        burn_in = 0
+    records = run_chains(sim, steps - start, info["thin"], burn_in=burn_in)
+    rows, k = 0, len(done)
+    while start < steps:
+        stop = min(steps, start + seg)
+        segment = list(itertools.islice(records, stop - start))
+        state = {f"state_{key}": v for key, v in sim.get_state().items()}
+        _write_shard(parts / _shard_name(t, b, k), {
+            "spins": np.stack([r.spins[0] for r in segment]),
+            "energy": np.stack([r.energy[0] for r in segment]),
+            "magnetization": np.stack([r.magnetization[0] for r in segment]),
+            "sweep": np.asarray([r.sweep for r in segment]),
+            "first_step": np.int64(start), "next_step": np.int64(stop), **state,
+        })
+        new_rows = int(np.sum(np.clip(per_chain - start, 0, stop - start)))
+        rows += new_rows
+        if on_segment is not None:
+            on_segment(new_rows)
+        start, k = stop, k + 1
+    return rows
+
+
+def task_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike):
+    """Rows of task (t, b) from its shards, in canonical order (step, then chain)."""
+    chains = np.arange(plan.block_chains(b).start, plan.block_chains(b).stop)
+    per_chain = plan.block_samples(b)
+    for p in _load_shards(Path(parts), t, b):
+        with np.load(p) as s:
+            steps = np.arange(int(s["first_step"]), int(s["next_step"]))
+            keep = steps[:, None] < per_chain[None, :]  # (steps, chains)
+            step_idx, chain_idx = np.nonzero(keep)
+            yield {
+                "spins": s["spins"][step_idx, chain_idx],
+                "energy": s["energy"][step_idx, chain_idx],
+                "magnetization": s["magnetization"][step_idx, chain_idx],
+                "sweep": s["sweep"][step_idx],
+                "chain": plan.chain_id(t, chains[chain_idx]),
+                "temperature": np.full(len(step_idx), plan.temperatures[t]),
+            }
+
+
+def count_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike) -> int:
+    """Rows task (t, b) has already written to its shards."""
+    per_chain = plan.block_samples(b)
+    done = _load_shards(Path(parts), t, b)
+    if not done:
+        return 0
+    with np.load(done[-1]) as last:
+        steps = int(last["next_step"])
+    return int(np.sum(np.minimum(per_chain, steps)))
