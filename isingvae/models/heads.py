@@ -36,25 +36,24 @@ temperature; every row labelled) or ``(B, 2)`` (temperature, mask in {0, 1}).
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.models.vae import (
-    VAE,
+from isingvae.models.densities import (
+    LOG_2PI,
     bernoulli_log_prob,
-    build_encoder,
     gaussian_kl,
     standard_normal_log_prob,
 )
+from isingvae.models.networks import build_encoder
+from isingvae.models.options import MODEL_DEFAULTS as _D
+from isingvae.models.vae import TRAIN_NOISE, VAE, VALIDATION_NOISE
 
 __all__ = ["HEAD_KINDS", "VIB", "HeadVAE", "phase_label", "sample_and_kl"]
 
 HEAD_KINDS = ("phase", "temperature")
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _critical_temperature() -> float:
@@ -136,7 +135,7 @@ class _Head:
             return -tf.nn.softplus(-s * out[..., 0])
         y = (temperature - self.t_mean) / self.t_std
         mean, log_var = out[..., 0], out[..., 1]
-        return -0.5 * (_LOG_2PI + log_var + tf.square(y - mean) * tf.exp(-log_var))
+        return -0.5 * (LOG_2PI + log_var + tf.square(y - mean) * tf.exp(-log_var))
 
     def _head_point(self, z):
         """The head's point prediction: P(ordered), or the temperature itself."""
@@ -203,7 +202,8 @@ class HeadVAE(_Head, VAE):
     (default Onsager's) separates the phases.
     """
 
-    def __init__(self, L: int, latent_dim: int = 8, head: str = "phase", head_units: int = 64,
+    def __init__(self, L: int, latent_dim: int = _D["latent_dim"], head: str = "phase",
+                 head_units: int = _D["head_units"],
                  head_weight: float = 1.0, t_mean: float = 0.0, t_std: float = 1.0,
                  tc: float | None = None, **kwargs):
         self._init_head(head, head_units, head_weight, t_mean, t_std, tc)
@@ -228,7 +228,7 @@ class HeadVAE(_Head, VAE):
         beta = self.beta_at(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             recon, kl, kl_dims, log_lik, z = self.joint_terms(
-                x, temperature, self._step_seed(0), training=True)
+                x, temperature, self._step_seed(TRAIN_NOISE), training=True)
             supervised = self._labelled_mean(log_lik, mask)
             loss = self._objective(recon, kl, kl_dims, beta) \
                 - self.head_weight * self.n_spins * supervised
@@ -241,7 +241,8 @@ class HeadVAE(_Head, VAE):
 
     def test_step(self, data):
         x, temperature, mask = self._unpack(data)
-        recon, kl, _, log_lik, z = self.joint_terms(x, temperature, self._step_seed(7919))
+        recon, kl, _, log_lik, z = self.joint_terms(x, temperature,
+                                                    self._step_seed(VALIDATION_NOISE))
         loss = tf.reduce_mean(recon + kl) \
             - self.head_weight * self.n_spins * self._labelled_mean(log_lik, mask)
         self._update_metrics(loss, recon, kl, tf.constant(1.0))
@@ -259,7 +260,8 @@ class VIB(_Head, VAE):
     ``accuracy`` or ``t_abs_error``, ``beta``.  ``head_weight`` is not used.
     """
 
-    def __init__(self, L: int, latent_dim: int = 2, head: str = "phase", head_units: int = 64,
+    def __init__(self, L: int, latent_dim: int = 2, head: str = "phase",
+                 head_units: int = _D["head_units"],
                  t_mean: float = 0.0, t_std: float = 1.0, tc: float | None = None,
                  head_weight: float = 1.0, **kwargs):
         self._init_head(head, head_units, head_weight, t_mean, t_std, tc)
@@ -305,7 +307,7 @@ class VIB(_Head, VAE):
         x, temperature, mask = self._unpack(data)
         beta = self.beta_at(self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            loss, log_lik, kl, z = self._step(x, temperature, mask, self._step_seed(0),
+            loss, log_lik, kl, z = self._step(x, temperature, mask, self._step_seed(TRAIN_NOISE),
                                               beta, True)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = loss / float(replicas)
@@ -316,6 +318,6 @@ class VIB(_Head, VAE):
     def test_step(self, data):
         x, temperature, mask = self._unpack(data)
         beta = tf.constant(self.beta_target)
-        loss, log_lik, kl, z = self._step(x, temperature, mask, self._step_seed(7919),
+        loss, log_lik, kl, z = self._step(x, temperature, mask, self._step_seed(VALIDATION_NOISE),
                                           beta, False)
         return self._record(loss, kl, beta, z, temperature, mask, log_lik)

@@ -30,16 +30,15 @@ import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.models.vae import (
-    VAE,
-    apply_flat,
+from isingvae.models.densities import (
     bernoulli_log_prob,
-    build_decoder,
-    build_encoder,
     gaussian_kl,
     gaussian_log_prob,
     standard_normal_log_prob,
 )
+from isingvae.models.networks import apply_flat, build_decoder, build_encoder
+from isingvae.models.options import MODEL_DEFAULTS as _D
+from isingvae.models.vae import VAE
 
 __all__ = ["HierarchicalVAE", "default_top_dim", "gaussian_kl_between"]
 
@@ -72,7 +71,8 @@ class HierarchicalVAE(VAE):
     levels (``z1``'s at the mean of ``z2``).  Flows and learned priors do not apply.
     """
 
-    def __init__(self, L: int, latent_dim: int = 8, top_dim: int | None = None, **kwargs):
+    def __init__(self, L: int, latent_dim: int = _D["latent_dim"], top_dim: int | None = None,
+                 **kwargs):
         latent_dim = _v.count("latent dimension", latent_dim, 2)
         top = default_top_dim(latent_dim) if top_dim is None else top_dim
         self.top_dim = _v.count("top latent dimension", top, 1)

@@ -50,16 +50,15 @@ import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.models.vae import (
-    VAE,
-    apply_flat,
+from isingvae.models.densities import (
     bernoulli_log_prob,
-    build_decoder,
-    build_encoder,
     gaussian_kl,
     gaussian_log_prob,
     standard_normal_log_prob,
 )
+from isingvae.models.networks import apply_flat, build_decoder, build_encoder
+from isingvae.models.options import MODEL_DEFAULTS as _D
+from isingvae.models.vae import TRAIN_NOISE, VAE, VALIDATION_NOISE
 
 __all__ = ["M2", "M2_CLASSES"]
 
@@ -76,7 +75,7 @@ class M2(VAE):
     ``classes="temperature"`` (K = len(class_temperatures), class k at the k-th
     temperature in increasing order).  See the module docstring."""
 
-    def __init__(self, L: int, latent_dim: int = 8, classes: str = "phase",
+    def __init__(self, L: int, latent_dim: int = _D["latent_dim"], classes: str = "phase",
                  class_temperatures: Sequence[float] = (), alpha: float = 1.0,
                  tc: float | None = None, **kwargs):
         self.class_kind = _v.choice("M2 classes", classes, M2_CLASSES)
@@ -309,8 +308,8 @@ class M2(VAE):
         x, temperature, mask = self._unpack(data)
         beta = self.beta_at(self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            recon, kl, log_q_true, q = self._rows(x, temperature, mask, self._step_seed(0),
-                                                  True)
+            recon, kl, log_q_true, q = self._rows(x, temperature, mask,
+                                                  self._step_seed(TRAIN_NOISE), True)
             loss = self._loss(recon, kl, log_q_true, mask, beta)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = loss / float(replicas)
@@ -321,7 +320,7 @@ class M2(VAE):
     def test_step(self, data):
         x, temperature, mask = self._unpack(data)
         one = tf.constant(1.0)
-        recon, kl, log_q_true, q = self._rows(x, temperature, mask, self._step_seed(7919),
-                                              False)
+        recon, kl, log_q_true, q = self._rows(x, temperature, mask,
+                                              self._step_seed(VALIDATION_NOISE), False)
         loss = self._loss(recon, kl, log_q_true, mask, one)
         return self._m2_metrics(loss, recon, kl, one, log_q_true, q, temperature, mask)

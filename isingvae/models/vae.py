@@ -39,7 +39,7 @@ The importance-weighted estimate (Burda et al. 2016)
 
 is a lower bound in expectation that rises towards ``log p(x)`` as ``K`` grows (K = 1
 is the ELBO); :meth:`VAE.log_weights` gives the ``K`` log-weights in chunks so that
-``K = 1000`` fits in memory, and :func:`isingvae.runs.evaluate` turns them into the
+``K = 1000`` fits in memory, and :func:`isingvae.evaluation.evaluate` turns them into the
 held-out NLL.
 
 Randomness is stateless: the noise of a training step is a function of
@@ -50,7 +50,6 @@ replicas of a :class:`tf.distribute.MirroredStrategy` draw independent noise.
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Sequence
 
@@ -59,59 +58,27 @@ import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
+from isingvae.models.densities import (
+    LOG_2PI,
+    bernoulli_log_prob,
+    gaussian_kl,
+    standard_normal_log_prob,
+)
 from isingvae.models.flows import FLOW_KINDS, MAFPrior, PosteriorFlow
-from isingvae.models.layers import CircularPad2D
+from isingvae.models.networks import build_decoder, build_encoder
+from isingvae.models.options import (
+    FAMILIES,
+    KL_ESTIMATORS,
+    KL_SCHEDULES,
+    MODEL_DEFAULTS,
+    PRIORS,
+)
 
-__all__ = [
-    "FAMILIES",
-    "KL_ESTIMATORS",
-    "KL_SCHEDULES",
-    "PRIORS",
-    "VAE",
-    "apply_flat",
-    "bernoulli_log_prob",
-    "build_decoder",
-    "build_encoder",
-    "compiled",
-    "gaussian_kl",
-    "gaussian_log_prob",
-    "standard_normal_log_prob",
-]
+__all__ = ["VAE", "compiled"]
 
-FAMILIES = ("conv", "dense")
-KL_ESTIMATORS = ("analytic", "mc")
-KL_SCHEDULES = ("none", "linear", "cyclical")
-PRIORS = ("normal", "maf")
-_LOG_2PI = math.log(2.0 * math.pi)
-
-
-# ------------------------------------------------------------------ densities
-
-
-def gaussian_log_prob(z, mean, log_var):
-    """log N(z; mean, diag exp(log_var)), summed over the last axis."""
-    return -0.5 * tf.reduce_sum(
-        _LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
-
-
-def standard_normal_log_prob(z):
-    """log N(z; 0, I), summed over the last axis."""
-    return -0.5 * tf.reduce_sum(_LOG_2PI + tf.square(z), axis=-1)
-
-
-def gaussian_kl(mean, log_var):
-    """KL(N(mean, diag exp(log_var)) || N(0, I)) per dimension (same shape as ``mean``)."""
-    return 0.5 * (tf.exp(log_var) + tf.square(mean) - 1.0 - log_var)
-
-
-def bernoulli_log_prob(x, logits):
-    """sum_i log Bernoulli(x_i; sigmoid(logits_i)) over the lattice axes.
-
-    ``x`` in {0, 1} of shape ``(..., L, L, 1)``; written as ``-softplus(-s * logit)``
-    with ``s = 2 x - 1`` so that it stays finite for any logit.
-    """
-    s = 2.0 * x - 1.0
-    return -tf.reduce_sum(tf.nn.softplus(-s * logits), axis=[-3, -2, -1])
+_D = MODEL_DEFAULTS
+#: streams of posterior noise folded into a step's seed (see :meth:`VAE._step_seed`)
+TRAIN_NOISE, VALIDATION_NOISE = 0, 1
 
 
 def compiled(model, method: str):
@@ -124,69 +91,6 @@ def compiled(model, method: str):
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-# ------------------------------------------------------------------ networks
-
-
-def apply_flat(net, t):
-    """A functional model on ``(..., n_in)``: flatten the leading axes and restore them."""
-    shape = tf.shape(t)
-    out = net(tf.reshape(t, [-1, t.shape[-1]]))
-    return tf.reshape(out, tf.concat([shape[:-1], [out.shape[-1]]], axis=0))
-
-
-def _conv_levels(L: int, n: int) -> list[int]:
-    """Stride of each of ``n`` conv levels: 2 while the map halves evenly (>= 2 left)."""
-    strides, size = [], L
-    for _ in range(n):
-        s = 2 if size % 2 == 0 and size >= 4 else 1
-        strides.append(s)
-        size //= s
-    return strides
-
-
-def build_encoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
-                  units: Sequence[int], activation: str, extra: int = 0) -> keras.Model:
-    """x of shape (L, L, 1) in {0, 1} -> concatenated (mean, log_var, context) of shape
-    (2 d + extra,); the ``extra`` context numbers feed an amortized flow."""
-    inp = keras.Input((L, L, 1), name="x")
-    h = keras.layers.Rescaling(2.0, offset=-1.0, name="to_spins")(inp)
-    if family == "conv":
-        for k, (f, s) in enumerate(zip(filters, _conv_levels(L, len(filters)), strict=True)):
-            h = CircularPad2D(1, name=f"pad{k}")(h)
-            h = keras.layers.Conv2D(f, 3, strides=s, activation=activation, name=f"conv{k}")(h)
-    h = keras.layers.Flatten(name="flatten")(h)
-    for k, u in enumerate(units):
-        h = keras.layers.Dense(u, activation=activation, name=f"dense{k}")(h)
-    out = keras.layers.Dense(2 * latent_dim + extra, name="posterior")(h)
-    return keras.Model(inp, out, name="encoder")
-
-
-def build_decoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
-                  units: Sequence[int], activation: str) -> keras.Model:
-    """z of shape (d,) -> Bernoulli logits of shape (L, L, 1)."""
-    inp = keras.Input((latent_dim,), name="z")
-    h = inp
-    for k, u in enumerate(reversed(units)):
-        h = keras.layers.Dense(u, activation=activation, name=f"dense{k}")(h)
-    if family == "dense":
-        h = keras.layers.Dense(L * L, name="logits")(h)
-        out = keras.layers.Reshape((L, L, 1), name="lattice")(h)
-        return keras.Model(inp, out, name="decoder")
-    strides = _conv_levels(L, len(filters))
-    size = L // math.prod(strides)
-    h = keras.layers.Dense(size * size * filters[-1], activation=activation, name="expand")(h)
-    h = keras.layers.Reshape((size, size, filters[-1]), name="coarse")(h)
-    widths = [*list(filters[:-1])[::-1], filters[0]]
-    for k, (f, s) in enumerate(zip(widths, strides[::-1], strict=True)):
-        if s > 1:
-            h = keras.layers.UpSampling2D(s, name=f"up{k}")(h)
-        h = CircularPad2D(1, name=f"pad{k}")(h)
-        h = keras.layers.Conv2D(f, 3, activation=activation, name=f"conv{k}")(h)
-    h = CircularPad2D(1, name="pad_out")(h)
-    out = keras.layers.Conv2D(1, 3, name="logits")(h)
-    return keras.Model(inp, out, name="decoder")
 
 
 # ------------------------------------------------------------------ the model
@@ -206,23 +110,23 @@ class VAE(keras.Model):
     def __init__(
         self,
         L: int,
-        latent_dim: int = 8,
-        family: str = "conv",
-        filters: Sequence[int] = (32, 64),
-        units: Sequence[int] = (256,),
-        activation: str = "elu",
-        beta: float = 1.0,
-        free_bits: float = 0.0,
-        kl_estimator: str = "analytic",
+        latent_dim: int = _D["latent_dim"],
+        family: str = _D["family"],
+        filters: Sequence[int] = _D["filters"],
+        units: Sequence[int] = _D["units"],
+        activation: str = _D["activation"],
+        beta: float = _D["beta"],
+        free_bits: float = _D["free_bits"],
+        kl_estimator: str = _D["kl_estimator"],
         kl_schedule: str = "none",
         warmup_steps: int = 0,
         cycle_steps: int = 0,
         noise_seed: int = 0,
-        flow: str = "none",
+        flow: str = _D["flow"],
         flow_depth: int = 0,
         flow_amortized: bool = True,
-        prior: str = "normal",
-        prior_depth: int = 2,
+        prior: str = _D["prior"],
+        prior_depth: int = _D["prior_depth"],
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -366,7 +270,7 @@ class VAE(keras.Model):
         eps = tf.random.stateless_normal(
             tf.concat([[n], tf.shape(mean)], axis=0), seed=seed, dtype=mean.dtype)
         z0 = mean + tf.exp(0.5 * log_var) * eps
-        log_q0 = -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(eps), axis=-1)
+        log_q0 = -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(eps), axis=-1)
         if self.flow is None:
             return z0, z0, log_q0, tf.zeros_like(log_q0), mean, log_var
         flow = self.flow.bijector(self._context(context))
@@ -448,13 +352,18 @@ class VAE(keras.Model):
             kl_fb = tf.reduce_mean(kl)
         return tf.reduce_mean(recon) + beta * kl_fb
 
-    def _step_seed(self, salt: int):
+    def _step_seed(self, stream: int):
+        """Stateless seed of one step's posterior noise: a function of ``noise_seed``, the
+        stream (:data:`TRAIN_NOISE` or :data:`VALIDATION_NOISE`), the optimizer's step
+        counter and the replica, each folded in as its own key (never added), so two
+        seeds or two streams never share noise."""
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
         step = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None \
             else tf.constant(0, tf.int64)
-        seed = tf.stack([tf.constant(self.noise_seed + salt, tf.int64), step])
-        return tf.random.experimental.stateless_fold_in(seed, replica)
+        fold = tf.random.experimental.stateless_fold_in
+        root = tf.constant([self.noise_seed, 0], tf.int64)
+        return fold(fold(fold(root, stream), step), replica)
 
     def _update_metrics(self, loss, recon, kl, beta):
         n = float(self.n_spins)
@@ -472,7 +381,7 @@ class VAE(keras.Model):
         x = data[0] if isinstance(data, tuple) else data
         beta = self.beta_at(self.optimizer.iterations)
         with tf.GradientTape() as tape:
-            recon, kl, kl_dims = self.terms(x, self._step_seed(0), training=True)
+            recon, kl, kl_dims = self.terms(x, self._step_seed(TRAIN_NOISE), training=True)
             loss = self._objective(recon, kl, kl_dims, beta)
             # the optimizer sums gradients over replicas: scale so the sum is the mean
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -483,6 +392,6 @@ class VAE(keras.Model):
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
-        recon, kl, _ = self.terms(x, self._step_seed(7919))
+        recon, kl, _ = self.terms(x, self._step_seed(VALIDATION_NOISE))
         loss = tf.reduce_mean(recon + kl)
         return self._update_metrics(loss, recon, kl, tf.constant(1.0))

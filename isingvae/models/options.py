@@ -1,0 +1,170 @@
+"""Every choice and default of a trained model, once, without TensorFlow.
+
+:data:`OPTIONS` is the table that the rest of the package reads:
+
+- :class:`isingvae.training.TrainConfig` is built from it (one field per option, same
+  name, same default), so ``config.json`` holds exactly these keys;
+- ``isingvae train`` generates its flags from it (flag, type, choices and help text);
+- the Keras models take their keyword defaults from :data:`MODEL_DEFAULTS`.
+
+Importing this module costs nothing (standard library only), so settings can be checked
+and the command line built before TensorFlow is imported.
+
+>>> DEFAULTS["latent_dim"], DEFAULTS["filters"], FLOWS
+(32, (16, 32), ('none', 'planar', 'radial', 'iaf', 'realnvp'))
+>>> option("family").flag
+'--model'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_FLOW_DEPTH",
+    "DEFAULT_UNITS",
+    "FAMILIES",
+    "FLOWS",
+    "HEADS",
+    "KL_ESTIMATORS",
+    "KL_SCHEDULES",
+    "MODEL_DEFAULTS",
+    "OPTIONS",
+    "PRIORS",
+    "STRATEGIES",
+    "Option",
+    "option",
+]
+
+#: encoder/decoder families: periodic 3 x 3 convolutions, or a plain MLP
+FAMILIES = ("conv", "dense")
+#: normalizing flows on the posterior (``none``: the diagonal Gaussian)
+FLOWS = ("none", "planar", "radial", "iaf", "realnvp")
+#: the prior p(z): standard normal, or learned masked autoregressive flows
+PRIORS = ("normal", "maf")
+#: supervision from the temperature column
+HEADS = ("none", "vib-temperature", "vib-phase", "m2-phase", "m2-temperature")
+KL_ESTIMATORS = ("analytic", "mc")
+KL_SCHEDULES = ("none", "linear", "cyclical")
+#: tf.distribute strategies
+STRATEGIES = ("default", "mirrored")
+#: flow layers when a flow is chosen without a depth
+DEFAULT_FLOW_DEPTH = 4
+#: dense widths when none are given: after the convolutions (conv), or the whole MLP
+DEFAULT_UNITS = {"conv": (128,), "dense": (512, 256)}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name (a :class:`~isingvae.training.TrainConfig` field), default,
+    command-line form and help.
+
+    ``kind`` says how the command line reads it: ``int``, ``float``, ``str``, ``ints`` /
+    ``floats`` (comma-separated lists), ``off`` (a store-false switch, for booleans
+    that default to true) or ``none`` (no flag: Python only).  ``flag`` is the flag when
+    it is not ``--name-with-dashes``; ``aliases`` are further spellings.  ``low`` is the
+    smallest value a number may take (excluded when ``low_open``), ``high`` the largest;
+    for ``ints`` they bound every entry.
+    """
+
+    name: str
+    default: Any
+    kind: str
+    help: str
+    choices: tuple | None = None
+    flag: str | None = None
+    aliases: tuple[str, ...] = ()
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+
+    @property
+    def cli_flag(self) -> str | None:
+        if self.kind == "none":
+            return None
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def label(self) -> str:
+        """``latent dim (--latent-dim)``: how error messages name the setting."""
+        flag = self.cli_flag
+        return self.name.replace("_", " ") + (f" ({flag})" if flag else "")
+
+
+OPTIONS: tuple[Option, ...] = (
+    # the networks
+    Option("family", "conv", "str", "encoder/decoder family: conv (periodic convolutions) "
+           "or dense (MLP)", FAMILIES, flag="--model"),
+    Option("latent_dim", 32, "int", "latent dimension", low=1),
+    Option("filters", (16, 32), "ints", "conv widths per level", low=1),
+    Option("units", None, "ints", "dense widths (128 after the convolutions; 512,256 for "
+           "--model dense)", low=1),
+    Option("activation", "elu", "none", "activation of every hidden layer"),
+    # posterior, prior and levels
+    Option("flow", "none", "str", "normalizing flow on the posterior", FLOWS),
+    Option("flow_depth", None, "int", f"number of stacked flow layers ({DEFAULT_FLOW_DEPTH} "
+           "with a flow)", low=0),
+    Option("flow_amortized", True, "off", "one set of flow parameters for all "
+           "configurations (default: amortized, from the encoder)", flag="--flow-global"),
+    Option("prior", "normal", "str", "prior p(z): standard normal or learned masked "
+           "autoregressive flow", PRIORS),
+    Option("prior_depth", 2, "int", "MAF layers of --prior maf", low=1),
+    Option("levels", 1, "int", "latent levels: 2 for the two-level top-down model", (1, 2),
+           low=1),
+    Option("top_dim", None, "int", "top-level latent size with --levels 2 (latent dim / 4)",
+           low=1),
+    # supervision
+    Option("head", "none", "str", "supervision from the temperature column: an "
+           "information-bottleneck head predicting the temperature or the phase (T < Tc) "
+           "from z, or the semi-supervised M2 model with the phase or the file's "
+           "temperatures as classes", HEADS),
+    Option("head_weight", 1.0, "float", "weight per spin of the head's log-likelihood "
+           "(vib-*) or of M2's classifier (alpha)", aliases=("--alpha",), low=0),
+    Option("head_units", 64, "int", "width of the head network", low=1),
+    Option("label_fraction", 1.0, "float", "fraction of the (eligible) training "
+           "configurations that keep their label", low=0, low_open=True, high=1),
+    Option("label_window", 0.0, "float", "hide the labels of configurations with "
+           "|T - Tc| below this", low=0),
+    # the objective
+    Option("beta", 1.0, "float", "weight of the KL term", low=0),
+    Option("kl_schedule", "linear", "str", "warm-up shape: linear once, or cyclical "
+           "(--kl-cycles cycles)", KL_SCHEDULES),
+    Option("kl_warmup", 2, "int", "epochs of KL warm-up (0 for none)", low=0),
+    Option("kl_cycles", 4, "int", "cycles of the cyclical schedule", low=1),
+    Option("free_bits", 0.0, "float", "free nats per latent dimension", low=0),
+    Option("kl_estimator", "analytic", "str", "closed-form KL (with a flow: closed form "
+           "for the Gaussian base plus a sampled flow correction; not with --prior maf) or "
+           "the one-sample Monte Carlo estimate", KL_ESTIMATORS),
+    # optimisation and data
+    Option("epochs", 20, "int", "passes over the training split", low=1),
+    Option("batch_size", 128, "int", "configurations per step", low=1),
+    Option("learning_rate", 1e-3, "float", "Adam step size", low=0, low_open=True),
+    Option("augment", True, "off", "do not apply random lattice symmetries to training "
+           "batches", flag="--no-augment"),
+    Option("seed", 0, "int", "seed of weights, batches and noise; same seed, same weights", low=0),
+    Option("temperatures", None, "floats", "train on these temperatures of the file only"),
+    Option("split_seed", 0, "int", "seed of the split by chain", low=0),
+    Option("fractions", (0.8, 0.1, 0.1), "none", "train, validation and test fractions of "
+           "the chains at each temperature"),
+    Option("strategy", "default", "str", "tf.distribute strategy: mirrored uses every "
+           "visible device", STRATEGIES),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+#: name -> default of every option
+DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS}
+#: defaults of the network keywords shared by every Keras model of the package
+MODEL_DEFAULTS: dict[str, Any] = {
+    "latent_dim": DEFAULTS["latent_dim"], "family": DEFAULTS["family"],
+    "filters": DEFAULTS["filters"], "units": DEFAULT_UNITS[DEFAULTS["family"]],
+    "activation": DEFAULTS["activation"], "beta": DEFAULTS["beta"],
+    "free_bits": DEFAULTS["free_bits"], "kl_estimator": DEFAULTS["kl_estimator"],
+    "flow": DEFAULTS["flow"], "prior": DEFAULTS["prior"],
+    "prior_depth": DEFAULTS["prior_depth"], "head_units": DEFAULTS["head_units"],
+}
+
+
+def option(name: str) -> Option:
+    """The :class:`Option` called ``name``."""
+    return _BY_NAME[name]
