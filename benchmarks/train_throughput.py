@@ -1,10 +1,10 @@
 """VAE training throughput: configurations per second, default model against a reference.
 
 Run ``python benchmarks/train_throughput.py`` (``--quick`` for a short run, ``--L`` for
-another lattice).  Each model trains through the same path as ``isingvae train``
-(:meth:`isingvae.data.IsingDataset.epoch_batches` with symmetry augmentation, the VAE's
-own ``train_step``) on random configurations; one warm-up epoch (tracing) is excluded,
-then ``--epochs`` epochs are timed.  Models, measured in the same run:
+another lattice).  Each model trains through the same loop as ``isingvae train``
+(:func:`isingvae.training.fit`: symmetry augmentation, the VAE's own ``train_step``) on
+random configurations; one warm-up epoch (tracing) is excluded, then ``--epochs``
+epochs are timed.  Models, measured in the same run:
 
 - ``reference``: a plain periodic-conv VAE, 8 latent dimensions, conv widths 32/64 and
   a dense layer of 256 (the common choice; the baseline the ratios are against);
@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from isingvae import lattice
-from isingvae.runs import TrainConfig
 from isingvae.storage import write_ising_file
+from isingvae.training import TrainConfig
 
 MODELS = {
     "reference": dict(family="conv", filters=(32, 64), units=(256,), latent_dim=8),
@@ -60,16 +60,15 @@ def measure(path: Path, settings: dict, epochs: int) -> dict:
     import keras
     import tensorflow as tf
 
+    from isingvae import random
     from isingvae.data import IsingDataset
-    from isingvae.runs import build_model
+    from isingvae.training import build_model, fit
 
-    cfg = TrainConfig(**settings).check()
+    cfg = TrainConfig(**settings)
     ds = IsingDataset(path)
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(random.int_seed(0, "weights"))
     model = build_model(cfg, ds.L, ds.n // cfg.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
-    batches, steps = ds.epoch_batches(batch_size=cfg.batch_size, epochs=epochs + 1,
-                                      seed=0, augment=cfg.augment)
 
     class Clock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -77,10 +76,10 @@ def measure(path: Path, settings: dict, epochs: int) -> dict:
                 self.start = time.perf_counter()
 
     clock = Clock()
-    model.fit(batches, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, shuffle=False,
-              callbacks=[clock])
+    fit(model, ds, epochs=epochs + 1, batch_size=cfg.batch_size, seed=0, augment=cfg.augment,
+        callbacks=[clock])
     seconds = time.perf_counter() - clock.start
-    configs = epochs * steps * cfg.batch_size
+    configs = epochs * (ds.n // cfg.batch_size) * cfg.batch_size
     return {"configs_per_second": configs / seconds, "seconds": seconds, "configs": configs,
             "parameters": int(model.count_params()), "batch_size": cfg.batch_size,
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}

@@ -1,15 +1,23 @@
 """isingvae: Monte Carlo data, variational autoencoders and exact references for the 2D Ising model.
 
-The package is cut by concept:
+The package is cut by concept, dependencies flowing one way (``docs/architecture.md``):
 
-- :mod:`isingvae.exact`: exact results (Onsager, Kaufman's finite torus, enumeration);
-- :mod:`isingvae.mc`: Monte Carlo sampling (checkerboard Metropolis, Wolff clusters);
-- :mod:`isingvae.storage`: the HDF5 layout, validated reading and atomic writing;
-- :mod:`isingvae.generate`: resumable, reproducible dataset generation;
-- :mod:`isingvae.data`: datasets for learning (splits by chain, augmentation, tf.data);
-- :mod:`isingvae.models`: Keras 3 models (the VAE, periodic convolutions);
-- :mod:`isingvae.runs`: run directories: train, evaluate, sample;
-- :mod:`isingvae.cli`: the ``isingvae`` command.
+- physics: :mod:`isingvae.exact` (Onsager, Kaufman's finite torus, enumeration),
+  :mod:`isingvae.lattice` (observables), :mod:`isingvae.mc` (Metropolis and Wolff,
+  equilibration, autocorrelation);
+- storage and data: :mod:`isingvae.storage` (the HDF5 layout),
+  :mod:`isingvae.generation` (resumable, reproducible Monte Carlo datasets),
+  :mod:`isingvae.data` (splits by chain, lattice symmetries, tf.data);
+- statistics: :mod:`isingvae.stats` (resampling over chains, finite-size scaling);
+- learning: :mod:`isingvae.models` (Keras 3 models, flows, heads),
+  :mod:`isingvae.training` (settings, run directories, the training loop),
+  :mod:`isingvae.evaluation` (held-out likelihood, head scores, sampling);
+- results: :mod:`isingvae.analysis` (latents, T_c, samples, ``report.json``),
+  :mod:`isingvae.pipeline` (``isingvae run``), :mod:`isingvae.cli` (the command).
+
+Shared rules have one home each: :mod:`isingvae._validate` (argument checks),
+:mod:`isingvae._atomic` (every file write), :mod:`isingvae.random` (every learning-side
+random stream), :mod:`isingvae.progress` (progress bars).
 
 Importing the package is cheap: no TensorFlow, no numba compilation.  Submodules
 load on first attribute access (``isingvae.exact``) or on explicit import.
@@ -24,10 +32,11 @@ import importlib
 from isingvae import _keras_hook
 from isingvae._version import __version__
 
-__all__ = ["__version__", "data", "exact", "generate", "mc", "storage"]
+_LAZY_SUBMODULES = {"analysis", "cli", "data", "errors", "evaluation", "exact", "generation",
+                    "lattice", "mc", "models", "pipeline", "progress", "random", "stats",
+                    "storage", "training"}
 
-_LAZY_SUBMODULES = {"cli", "data", "errors", "exact", "generate", "mc", "models", "progress",
-                    "runs", "storage"}
+__all__ = ["__version__", *sorted(_LAZY_SUBMODULES)]
 
 # Keras objects of isingvae.models get registered once Keras is imported (not before)
 _keras_hook.install()

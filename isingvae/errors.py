@@ -12,6 +12,3 @@ class InputError(ValueError):
     The message names the offending value and, where possible, what to change.
     """
 
-
-class NotBuiltError(InputError):
-    """A command of the public interface that this version does not provide yet."""

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isingvae.errors import InputError
 from isingvae._atomic import write_text
+from isingvae.errors import InputError
 
 __all__ = ["DEFAULT", "QUICK", "RunPlan", "run"]
 
@@ -92,14 +92,10 @@ def _earlier_seconds(path: Path) -> dict[str, float]:
 
 
 def _evaluation_done(run_dir: Path, iw_samples: int) -> bool:
-    path = run_dir / "evaluation.json"
-    if not path.is_file() or not (run_dir / "model.keras").is_file():
-        return False
-    try:
-        done = json.loads(path.read_text()).get("iw_samples") == iw_samples
-    except ValueError:
-        return False
-    return done and path.stat().st_mtime >= (run_dir / "model.keras").stat().st_mtime
+    from isingvae.training import RunDir
+
+    ev = RunDir(run_dir).evaluation()
+    return ev is not None and ev.get("iw_samples") == iw_samples
 
 
 def _head_estimator(head_models: dict[int, object]):
@@ -121,15 +117,16 @@ def _head_estimator(head_models: dict[int, object]):
 def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         quiet: bool = False) -> dict:
     """Run the whole job into ``out`` (module docstring); return the timings and report."""
+    from isingvae.evaluation import evaluate, head_metrics
     from isingvae.generation import GenerationPlan, generate
-    from isingvae.runs import TrainConfig, evaluate, head_metrics, load_run, train
+    from isingvae.training import RunDir, TrainConfig, train
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory; choose another --out")
     base = {"epochs": plan.epochs, "seed": plan.seed, **plan.train}
-    config = TrainConfig(**base).check()
-    head_config = None if plan.head is None else TrainConfig(**{**base, **plan.head}).check()
+    config = TrainConfig(**base)
+    head_config = None if plan.head is None else TrainConfig(**{**base, **plan.head})
     (out / "work" / "data").mkdir(parents=True, exist_ok=True)
     (out / "work" / "runs").mkdir(parents=True, exist_ok=True)
     timings: list[dict] = []
@@ -172,7 +169,7 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
     head_models = {}
 
     def score(L: int, run_dir: Path) -> dict:
-        head_models[L] = load_run(run_dir)[0]       # kept for the crossing in analyze
+        head_models[L] = RunDir(run_dir).load()[0]   # kept for the crossing in analyze
         return head_metrics(run_dir, head_models[L])
 
     heads = {L: step(f"score VIB head L={L}", lambda L=L, r=r: score(L, r))
@@ -183,7 +180,7 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         run_dirs, data_files, out, samples=plan.analysis_samples, bootstrap=plan.bootstrap,
         seed=plan.seed, progress=False if quiet else None,
         estimators=[_head_estimator(head_models)] if head_models else ()))
-    evaluations = [json.loads((r / "evaluation.json").read_text()) for r in run_dirs]
+    evaluations = [RunDir(r).evaluation() for r in run_dirs]
     for t in timings:
         t["seconds_to_make"] = earlier.get(t["step"], t["seconds"]) if t["reused"] \
             else t["seconds"]

@@ -30,7 +30,7 @@ with the generator, because its bits are recorded in data files.
 >>> a = generator(0, "batches").integers(1 << 30)
 >>> b = generator(0, "batches").integers(1 << 30)
 >>> c = generator(1, "batches").integers(1 << 30)
->>> a == b, a == c
+>>> bool(a == b), bool(a == c)
 (True, False)
 >>> tf_key(0, "generate", 3).dtype, tf_key(0, "generate", 3).shape
 (dtype('int64'), (2,))

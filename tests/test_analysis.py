@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from isingvae.analysis import fss, latent, samples, tc
-from isingvae.analysis.bootstrap import ChainBootstrap, chain_mean
+from isingvae.analysis import latent, samples, tc
 from isingvae.errors import InputError
-from isingvae.runs import TrainConfig
+from isingvae.stats import fss
+from isingvae.stats.resampling import ChainBootstrap, chain_mean
+from isingvae.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 L16 = ROOT / "data" / "ising_L16.h5"
@@ -269,7 +270,7 @@ def test_fss_extrapolate_names_and_refusals():
 
 
 def test_supervised_estimates_plug_in_and_are_extrapolated():
-    from isingvae.analysis.report import check_estimate, merge_estimates
+    from isingvae.analysis.estimates import check_estimate, merge_estimates
 
     own = [{"method": "latent-binder", "L": L, "tc": TC + 1 / L, "stderr": 0.01}
            for L in (16, 32)]
@@ -406,9 +407,9 @@ def test_order_parameter_weighs_coordinates_by_the_encoders_resolution():
 
 def test_estimators_import_neither_tensorflow_nor_matplotlib():
     code = ("import sys\n"
-            "import isingvae.analysis.tc, isingvae.analysis.fss, isingvae.analysis.samples\n"
-            "import isingvae.analysis.latent, isingvae.analysis.bootstrap\n"
-            "import isingvae.analysis.command\n"
+            "import isingvae.analysis.tc, isingvae.stats.fss, isingvae.analysis.samples\n"
+            "import isingvae.analysis.latent, isingvae.stats.resampling\n"
+            "import isingvae.cli.analyze\n"
             "loaded = {m.split('.')[0] for m in sys.modules}\n"
             "assert not loaded & {'tensorflow', 'keras', 'matplotlib'}, loaded\n"
             "import isingvae.analysis.report\n"
@@ -420,24 +421,25 @@ def test_estimators_import_neither_tensorflow_nor_matplotlib():
 
 
 def _parse(argv):
-    from isingvae.analysis import command
+    from isingvae.cli import analyze
 
     p = argparse.ArgumentParser()
-    command.add_arguments(p)
+    analyze.add_arguments(p)
     return p.parse_args([str(a) for a in argv])
 
 
 def _run(argv):
-    from isingvae.analysis import command
+    from isingvae.cli import analyze
 
-    return command.run(_parse(argv))
+    return analyze.execute(_parse(argv))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained for one epoch on the bundled L = 16 file, evaluated."""
     pytest.importorskip("tensorflow")
-    from isingvae.runs import evaluate, sample, train
+    from isingvae.evaluation import evaluate, sample
+    from isingvae.training import train
 
     root = tmp_path_factory.mktemp("analysis")
     train(L16, root / "run16", TINY, verbose=0)
@@ -502,7 +504,7 @@ def test_analyze_end_to_end(trained, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_analyze_two_sizes_extrapolates(trained, tmp_path):
-    from isingvae.runs import train
+    from isingvae.training import train
 
     train(L32, trained / "run32", TINY, verbose=0)
     out = tmp_path / "report"
@@ -546,12 +548,12 @@ def test_analyze_refuses_bad_input_in_one_line(trained, tmp_path):
 def test_bad_input_is_refused_before_tensorflow_is_imported(tmp_path):
     code = (
         "import argparse, sys\n"
-        "from isingvae.analysis import command\n"
+        "from isingvae.cli import analyze\n"
         "from isingvae.errors import InputError\n"
-        "p = argparse.ArgumentParser(); command.add_arguments(p)\n"
+        "p = argparse.ArgumentParser(); analyze.add_arguments(p)\n"
         f"args = p.parse_args([{str(tmp_path / 'nothing')!r}, '--data', {str(L16)!r},\n"
         f"                     '--out', {str(tmp_path / 'o')!r}])\n"
-        "try:\n    command.run(args)\nexcept InputError as exc:\n    print(exc)\n"
+        "try:\n    analyze.execute(args)\nexcept InputError as exc:\n    print(exc)\n"
         "assert 'tensorflow' not in sys.modules\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)

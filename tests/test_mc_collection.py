@@ -1,6 +1,5 @@
 """Collecting configurations: layout, report, counts, resume, physics, and progress output."""
 
-import io
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ from isingvae import exact
 from isingvae.errors import InputError
 from isingvae.mc import Metropolis, Wolff, collect
 from isingvae.mc.autocorr import mean_and_error
-from isingvae.progress import Progress
 
 
 def test_collect_layout_report_and_counts():
@@ -61,30 +59,6 @@ def test_collected_samples_match_exact_energy():
         e = b.energy[b.temperature == T]
         val, err = mean_and_error(e, tau=1.0)  # thinned at >= 2 tau: nearly independent
         assert abs(val - exact.enumerate_lattice(4, T).energy) < 4 * err
-
-
-def test_progress_plain_lines_when_not_a_terminal():
-    out = io.StringIO()
-    with Progress(100, desc="job", unit="sweeps", stream=out, interval=1e9) as bar:
-        for _ in range(100):
-            bar.update(1)
-    lines = out.getvalue().splitlines()
-    assert 5 <= len(lines) <= 11 and lines[-1].startswith("job: 100/100 sweeps")
-    quiet = io.StringIO()
-    with Progress(10, stream=quiet, enabled=False) as bar:
-        bar.update(10)
-    assert quiet.getvalue() == ""
-
-
-def test_progress_bar_on_a_terminal():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    out = Tty()
-    with Progress(3, unit="sweeps", stream=out) as bar:
-        bar.update(3)
-    assert "\r" in out.getvalue() and "[" in out.getvalue()
 
 
 def test_progress_does_not_change_collected_configurations(capsys):

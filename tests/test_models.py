@@ -17,6 +17,7 @@ tf = pytest.importorskip("tensorflow")
 
 from isingvae import exact  # noqa: E402
 from isingvae.errors import InputError  # noqa: E402
+from isingvae.evaluation import iw_statistics  # noqa: E402
 from isingvae.models import (  # noqa: E402
     VAE,
     CircularPad2D,
@@ -25,7 +26,6 @@ from isingvae.models import (  # noqa: E402
     gaussian_log_prob,
     standard_normal_log_prob,
 )
-from isingvae.runs import iw_statistics  # noqa: E402
 from tests._vae_helpers import all_states, boltzmann_probabilities  # noqa: E402
 
 

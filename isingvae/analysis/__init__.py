@@ -1,29 +1,33 @@
 r"""Physics of what a trained model learned: latents, critical temperature, samples, likelihood.
 
-Modules, cut by concept:
+Estimators (numpy and scipy only; importing them loads neither TensorFlow nor
+matplotlib):
 
 - :mod:`~isingvae.analysis.latent`: latent coordinates against ``m``, ``|m|``, energy
   and ``T`` (Pearson ``r``, mutual information), active dimensions, the latent order
   parameter;
-- :mod:`~isingvae.analysis.bootstrap`: error bars from resampling whole Markov chains;
 - :mod:`~isingvae.analysis.tc`: unsupervised :math:`T_c(L)` estimators from the latent
   order parameter;
-- :mod:`~isingvae.analysis.fss`: finite-size-scaling extrapolation
-  :math:`T_c(L) = T_c + a L^{-1/\nu}`;
-- :mod:`~isingvae.analysis.samples`: energy, ``|m|`` and ``G(r)`` of generated
-  configurations against Monte Carlo (Wasserstein-1 distances);
-- :mod:`~isingvae.analysis.figures`: the PNG figures;
-- :mod:`~isingvae.analysis.encode`: the only part that runs the model (TensorFlow);
-- :mod:`~isingvae.analysis.report`: :func:`analyze`, which writes ``report.json``;
-- :mod:`~isingvae.analysis.command`: the ``isingvae analyze`` subcommand;
 - :mod:`~isingvae.analysis.supervised`: :math:`T_c(L)` where a phase classifier's mean
   output crosses 1/2 (VIB phase head, M2 with phase classes);
+- :mod:`~isingvae.analysis.samples`: energy, ``|m|`` and ``G(r)`` of generated
+  configurations against Monte Carlo (Wasserstein-1 distances);
+- :mod:`~isingvae.analysis.estimates`: the ``tc_estimates`` entries, checked, merged and
+  extrapolated (error bars and fits live in :mod:`isingvae.stats`).
+
+The steps of ``isingvae analyze``, one module each, and what assembles them:
+
+- :mod:`~isingvae.analysis.pairs`: (run, data) pairs, checked without TensorFlow;
+- :mod:`~isingvae.analysis.encode`: the only part that runs the model (TensorFlow);
+- :mod:`~isingvae.analysis.physics`, :mod:`~isingvae.analysis.critical`,
+  :mod:`~isingvae.analysis.generated`, :mod:`~isingvae.analysis.nll`: latents against
+  physics, critical temperatures, generated samples, held-out likelihood;
+- :mod:`~isingvae.analysis.figures`: the PNG figures;
+- :mod:`~isingvae.analysis.report`: :func:`~isingvae.analysis.report.analyze`, which
+  runs the steps and writes ``report.json``;
 - :mod:`~isingvae.analysis.infoplane`: the VIB information plane over a beta sweep.
 
-The estimators (latent, bootstrap, tc, fss, samples) are numpy and scipy only; importing
-this package does not import TensorFlow or matplotlib.
-
->>> from isingvae.analysis import fss
+>>> from isingvae.stats import fss
 >>> fit = fss.fit_fss([16, 32], [2.369185, 2.319185], [0.01, 0.01])
 >>> round(fit.tc, 4)
 2.2692
@@ -31,8 +35,8 @@ this package does not import TensorFlow or matplotlib.
 
 import importlib
 
-__all__ = ["bootstrap", "command", "encode", "figures", "fss", "infoplane", "latent", "report",
-           "samples", "supervised", "tc"]
+__all__ = ["critical", "encode", "estimates", "figures", "generated", "infoplane", "latent",
+           "nll", "pairs", "physics", "report", "samples", "supervised", "tc"]
 
 
 def __getattr__(name):

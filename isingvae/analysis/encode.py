@@ -1,9 +1,9 @@
 """The part of the analysis that runs the trained model (TensorFlow, imported when called).
 
-- :func:`run_settings`: a run directory's ``config.json``, read and checked without
-  TensorFlow (so bad input is refused before anything heavy starts);
 - :func:`encode`: latent points (posterior means) and log-variances of many
   configurations, in batches;
+- :func:`encode_pair`: the codes of a whole file and, at zero field, of its
+  spin-flipped copy (:class:`Codes`);
 - :func:`reconstruct`: decoder probabilities at given latent points, and a sample.
 
 Everything returned is numpy.
@@ -11,36 +11,30 @@ Everything returned is numpy.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from isingvae.errors import InputError
+from isingvae import random
 
-__all__ = ["encode", "reconstruct", "run_settings"]
-
-_CONFIG, _MODEL = "config.json", "model.keras"
+__all__ = ["Codes", "encode", "encode_pair", "reconstruct"]
 
 
-def run_settings(run_dir: str | os.PathLike) -> dict:
-    """``config.json`` of a finished run, checked: it exists, parses and names ``L``."""
-    run_dir = Path(run_dir)
-    cfg = run_dir / _CONFIG
-    if not run_dir.is_dir() or not cfg.is_file():
-        raise InputError(f"{run_dir} is not a run directory (no {_CONFIG}); make one with "
-                         f"'isingvae train FILE.h5 --out {run_dir}'")
-    try:
-        config = json.loads(cfg.read_text())
-        int(config["data"]["L"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(f"{cfg} is unreadable or lacks data.L; is {run_dir} a run "
-                         f"directory made by 'isingvae train'?") from None
-    if not (run_dir / _MODEL).is_file():
-        raise InputError(f"{run_dir} has no {_MODEL}: its training has not finished; run the "
-                         f"same 'isingvae train' command again to resume it")
-    return config
+@dataclass
+class Codes:
+    """Posterior means and log-variances ``(n, d)`` of a file's rows (``mean``,
+    ``log_var``) and, with the spin-flipped copies appended when the field is zero
+    (``both``, ``both_lv``: ``copies * n`` rows)."""
+
+    mean: np.ndarray
+    log_var: np.ndarray
+    both: np.ndarray
+    both_lv: np.ndarray
+    symmetric: bool
+
+    @property
+    def copies(self) -> int:
+        return 2 if self.symmetric else 1
 
 
 def encode(model, x: np.ndarray, batch_size: int = 1024, on_batch=None
@@ -78,6 +72,21 @@ def reconstruct(model, mean: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.
 
     logits = model.decode(tf.constant(mean, tf.float32)).numpy()[..., 0].astype(np.float64)
     p = 1.0 / (1.0 + np.exp(-logits))
-    rng = np.random.default_rng(seed)
+    rng = random.generator(seed, "analysis", 1)
     spins = np.where(rng.random(p.shape) < p, 1, -1).astype(np.int8)
     return p, spins
+
+
+def encode_pair(model, ds, on_batch=None) -> Codes:
+    """Encode every configuration of ``ds`` and, at zero field, its spin-flipped copy
+    (the Boltzmann weight is symmetric, so the copies are equally valid data and keep
+    the latent order parameter from leaning toward whichever phase the chains happened
+    to visit more)."""
+    x = ds.x
+    mean, log_var = encode(model, x, on_batch=on_batch)
+    symmetric = ds.h == 0
+    if not symmetric:
+        return Codes(mean, log_var, mean, log_var, False)
+    mean_flip, log_var_flip = encode(model, 1.0 - x, on_batch=on_batch)
+    return Codes(mean, log_var, np.concatenate([mean, mean_flip]),
+                 np.concatenate([log_var, log_var_flip]), True)

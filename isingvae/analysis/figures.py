@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from isingvae import exact
+from isingvae import exact, random
 from isingvae._atomic import atomic_file
 
 __all__ = [
@@ -70,7 +70,7 @@ def latent_scatter(path, coords, temperature, magnetization, L: int, names=("PC 
                    max_points: int = 6000, seed: int = 0) -> str:
     """Two panels of the latent plane (posterior means), coloured by T and by m."""
     xy = np.asarray(coords, dtype=np.float64)
-    rng = np.random.default_rng(seed)
+    rng = random.generator(seed, "analysis", 2)
     keep = rng.permutation(xy.shape[0])[:max_points]
     xy, t, m = xy[keep], np.asarray(temperature)[keep], np.asarray(magnetization)[keep]
     with matplotlib.rc_context(_STYLE):
@@ -96,7 +96,7 @@ def latent_vs_magnetization(path, latents: dict, magnetization, L: int,
     n = len(names)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    rng = np.random.default_rng(seed)
+    rng = random.generator(seed, "analysis", 3)
     m = np.asarray(magnetization)
     keep = rng.permutation(m.size)[:max_points]
     with matplotlib.rc_context(_STYLE):

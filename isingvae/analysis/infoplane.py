@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from isingvae import _validate as _v
-from isingvae.errors import InputError
+from isingvae import random
 from isingvae._atomic import write_text
+from isingvae.errors import InputError
 
 __all__ = ["binary_entropy", "information_plane", "plot_information_plane"]
 
@@ -57,10 +58,12 @@ def _held_out_bounds(model, x: np.ndarray, temperature: np.ndarray, samples: int
         right = tf.cast((model._head_point(z) > 0.5) == (tb < model.tc), tf.float32)
         return log_lik, kl, right
 
+    fold = tf.random.experimental.stateless_fold_in
+    root = tf.constant(random.tf_key(seed, "importance"), tf.int64)
     nll, kl, right = [], [], []
     for k in range(samples):
         for b in range(0, len(x), batch_size):
-            s = tf.constant([seed + k, b], tf.int64)
+            s = fold(fold(root, k), b)
             ll, r, ok = terms(tf.constant(x[b:b + batch_size], tf.float32),
                               tf.constant(temperature[b:b + batch_size], tf.float32), s)
             nll.append(-ll.numpy())
@@ -99,6 +102,7 @@ def information_plane(
     from isingvae.data import IsingDataset
     from isingvae.exact import critical_temperature
     from isingvae.models import VIB
+    from isingvae.training import fit
 
     betas = [_v.real("beta", b, nonnegative=True) for b in betas]
     if not betas:
@@ -119,14 +123,13 @@ def information_plane(
     out.mkdir(parents=True, exist_ok=True)
     points = []
     for beta in betas:
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(random.int_seed(seed, "weights"))
         model = VIB(ds.L, latent_dim, head="phase", beta=beta, filters=tuple(filters),
-                    units=tuple(units), noise_seed=seed, flow=flow, flow_depth=flow_depth)
+                    units=tuple(units), noise_seed=random.int_seed(seed, "posterior-noise"),
+                    flow=flow, flow_depth=flow_depth)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-        batches, steps = train.epoch_batches(batch_size=batch_size, epochs=epochs, seed=seed,
-                                             flip=ds.h == 0, labels=train.temperature)
-        model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
-                  shuffle=False)
+        fit(model, train, epochs=epochs, batch_size=batch_size, seed=seed,
+            labels=train.temperature, verbose=verbose)
         b = _held_out_bounds(model, held.x, held.temperature, samples, seed)
         points.append({"beta": beta, "i_zx_upper_nats": b["rate"],
                        "i_zy_lower_nats": h_y - b["head_nll"], "head_nll_nats": b["head_nll"],

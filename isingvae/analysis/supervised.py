@@ -4,14 +4,14 @@ Carrasquilla and Melko (2017, "Machine learning phases of matter") train a class
 configurations labelled ordered (``T < T_c``) or disordered and read the transition off
 the temperature at which its mean output, averaged over the configurations at each
 temperature, falls through 1/2.  On a finite lattice that crossing ``T_c(L)`` drifts with
-``L``; :mod:`isingvae.analysis.fss` extrapolates it.
+``L``; :mod:`isingvae.stats.fss` extrapolates it.
 
 Here the classifier is any model with ``predict_phase`` (P(ordered | x)): the
 information-bottleneck phase head (method ``vib-phase-crossing``) or M2's classifier
 (``classifier-m2-crossing``).  The crossing is linearly interpolated between the two
 grid temperatures around it (:func:`isingvae.analysis.tc.crossing`) and its error is
 the spread over bootstrap replicates that resample whole Markov chains per temperature
-(:class:`isingvae.analysis.bootstrap.ChainBootstrap`).
+(:class:`isingvae.stats.resampling.ChainBootstrap`).
 
 >>> T = np.repeat([2.0, 2.2, 2.4, 2.6], 4)
 >>> p = np.repeat([0.9, 0.7, 0.3, 0.1], 4)
@@ -27,8 +27,8 @@ import math
 
 import numpy as np
 
-from isingvae.analysis.bootstrap import ChainBootstrap
 from isingvae.analysis.tc import crossing
+from isingvae.stats.resampling import ChainBootstrap
 
 __all__ = ["LEVEL", "crossing_estimate", "method_name", "phase_crossing"]
 
@@ -77,7 +77,7 @@ def phase_crossing(ctx) -> list[dict]:
     one (run, data) pair, or nothing when its model has no phase classifier (or its
     curve never crosses 1/2).  At zero field the output is averaged over each
     configuration and its spin-flipped copy (both are equally probable states)."""
-    from isingvae.runs import predictions
+    from isingvae.evaluation import predictions
 
     model = ctx.model
     method = method_name(model)

@@ -5,7 +5,7 @@ The input is the latent order parameter :math:`\zeta` of each configuration
 chain.  No phase labels and no knowledge of :math:`T_c` enter; the temperatures only
 group the configurations.  Three estimators, each a property of the finite lattice
 that moves to the infinite-lattice :math:`T_c` as :math:`T_c(L) = T_c + a L^{-1/\nu}`
-(so that :mod:`isingvae.analysis.fss` can extrapolate them), provided :math:`\zeta`
+(so that :mod:`isingvae.stats.fss` can extrapolate them), provided :math:`\zeta`
 is, near :math:`T_c`, a monotone odd function of the magnetization:
 
 ``latent-susceptibility``
@@ -41,13 +41,13 @@ is, near :math:`T_c`, a monotone odd function of the magnetization:
     :math:`(T_c - T)^{1/8}`).
 
 Each estimate carries the standard deviation of ``B`` bootstrap replicates that
-resample whole Markov chains at each temperature (:mod:`isingvae.analysis.bootstrap`);
+resample whole Markov chains at each temperature (:mod:`isingvae.stats.resampling`);
 for clustering the threshold is refitted on every replicate.  The projection that made
 :math:`\zeta` is held fixed: it belongs to the trained encoder, whose own spread (other
 training seeds) is not in the error bar.
 
 Every estimate is a plain dict ``{"method", "L", "tc", "stderr"}`` plus extra keys, the
-shape of ``report.json``'s ``tc_estimates`` (CONTRACTS section 5).
+shape of ``report.json``'s ``tc_estimates`` (``docs/interfaces.md`` §5).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from isingvae import _validate as _v
-from isingvae.analysis.bootstrap import ChainBootstrap
 from isingvae.errors import InputError
+from isingvae.stats.resampling import ChainBootstrap
 
 __all__ = [
     "BINDER_LEVEL",

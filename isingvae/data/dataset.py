@@ -238,6 +238,15 @@ class IsingDataset:
         """Sorted distinct chain ids in this view."""
         return np.unique(self.chain)
 
+    def require_temperatures(self, purpose: str) -> IsingDataset:
+        """This view, after checking that every row has a known temperature; files
+        written by ``isingvae sample`` from an unconditional model have NaN there.
+        ``purpose`` ends the message: ``"train on Monte Carlo data"``."""
+        if self.n and np.isnan(self.temperature).any():
+            raise InputError(f"{self.path} has configurations of unknown temperature (a "
+                             f"file written by 'isingvae sample'?); {purpose}")
+        return self
+
     def arrays(self, columns: Sequence[str] = ("spins", "temperature", "energy",
                                                "magnetization", "chain")) -> dict:
         """The named columns (any of :data:`COLUMNS`) as a dict of numpy arrays."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
+from isingvae.stats import resampling
 
 __all__ = [
     "autocorrelation",
@@ -118,7 +119,8 @@ def jackknife(func, *arrays, n_blocks: int = 32) -> tuple[float, float]:
 
     which is valid for nonlinear ``func`` (specific heat, susceptibility, Binder
     cumulant) when blocks are longer than the autocorrelation time.  Returns
-    ``(func(*arrays), stderr)``.
+    ``(func(*arrays), stderr)``.  The blocks are the groups of the package's one
+    jackknife, :func:`isingvae.stats.resampling.jackknife`.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     n = arrays[0].shape[0]
@@ -127,10 +129,5 @@ def jackknife(func, *arrays, n_blocks: int = 32) -> tuple[float, float]:
     if not 2 <= n_blocks <= n:
         raise InputError(f"jackknife: n_blocks must be in [2, {n}], got {n_blocks}")
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    full = float(func(*arrays))
-    leave_out = np.empty(n_blocks)
-    for b in range(n_blocks):
-        keep = np.r_[0 : edges[b], edges[b + 1] : n]
-        leave_out[b] = func(*(a[keep] for a in arrays))
-    err = np.sqrt((n_blocks - 1) / n_blocks * np.sum((leave_out - leave_out.mean()) ** 2))
-    return full, float(err)
+    blocks = np.repeat(np.arange(n_blocks), np.diff(edges))
+    return resampling.jackknife(func, *arrays, groups=blocks)

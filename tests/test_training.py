@@ -1,10 +1,13 @@
-"""Run directories through the command line: train, evaluate, sample; resume; bad input."""
+"""Training runs and their directories (through the command line and in Python): train,
+evaluate, sample; resume; what a run records; settings; bad input."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,9 +19,11 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from isingvae import cli, lattice, runs  # noqa: E402
+from isingvae import cli, evaluation, lattice, training  # noqa: E402
 from isingvae.data import IsingDataset  # noqa: E402
-from isingvae.runs import TrainConfig  # noqa: E402
+from isingvae.errors import InputError  # noqa: E402
+from isingvae.models import options  # noqa: E402
+from isingvae.training import RunDir, TrainConfig  # noqa: E402
 from tests._vae_helpers import exact_iid_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +44,7 @@ def main(argv, capsys):
 
 
 def weights(run_dir):
-    model, _ = runs.load_run(run_dir)
+    model, _ = RunDir(run_dir).load()
     return [w.copy() for w in model.get_weights()]
 
 
@@ -94,10 +99,10 @@ def test_train_evaluate_sample_round_trip(tmp_path, capsys):
 
 def test_training_is_reproducible_from_its_seed(tmp_path, l4_file):
     cfg = TrainConfig(epochs=2, seed=5, **SMALL_CONFIG)
-    runs.train(l4_file, tmp_path / "a", cfg, verbose=0)
-    runs.train(l4_file, tmp_path / "b", cfg, verbose=0)
-    runs.train(l4_file, tmp_path / "c", TrainConfig(epochs=2, seed=6, **SMALL_CONFIG),
-               verbose=0)
+    training.train(l4_file, tmp_path / "a", cfg, verbose=0)
+    training.train(l4_file, tmp_path / "b", cfg, verbose=0)
+    training.train(l4_file, tmp_path / "c", TrainConfig(epochs=2, seed=6, **SMALL_CONFIG),
+                   verbose=0)
     a, b, c = (weights(tmp_path / k) for k in "abc")
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     assert not all(np.array_equal(u, v) for u, v in zip(a, c, strict=True))
@@ -105,21 +110,22 @@ def test_training_is_reproducible_from_its_seed(tmp_path, l4_file):
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, l4_file, monkeypatch):
     cfg = TrainConfig(epochs=3, seed=2, **SMALL_CONFIG)
-    runs.train(l4_file, tmp_path / "whole", cfg, verbose=0)
+    training.train(l4_file, tmp_path / "whole", cfg, verbose=0)
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    original = runs._callbacks
-    monkeypatch.setattr(runs, "_callbacks", lambda d, s: [*original(d, s), Interrupt()])
+    module = importlib.import_module("isingvae.training.callbacks")
+    original = module.callbacks
+    monkeypatch.setattr(module, "callbacks", lambda r, s: [*original(r, s), Interrupt()])
     with pytest.raises(KeyboardInterrupt):
-        runs.train(l4_file, tmp_path / "cut", cfg, verbose=0)
+        training.train(l4_file, tmp_path / "cut", cfg, verbose=0)
     cut = tmp_path / "cut"
     assert (cut / "backup").is_dir() and not (cut / "model.keras").exists()
-    monkeypatch.setattr(runs, "_callbacks", original)
-    res = runs.train(l4_file, tmp_path / "cut", cfg, verbose=0)
+    monkeypatch.setattr(module, "callbacks", original)
+    res = training.train(l4_file, tmp_path / "cut", cfg, verbose=0)
     assert res.resumed_from == 2 and res.epochs_run == 1
     w1, w2 = weights(tmp_path / "whole"), weights(tmp_path / "cut")
     assert all(np.array_equal(u, v) for u, v in zip(w1, w2, strict=True))
@@ -130,9 +136,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, l4_file, monke
 def test_held_out_nll_on_exact_samples_is_above_the_entropy(tmp_path, l4_file, capsys):
     """Evaluation on an independent file of exact i.i.d. samples uses all of it."""
     run = tmp_path / "run"
-    runs.train(l4_file, run, TrainConfig(epochs=4, seed=1, **SMALL_CONFIG), verbose=0)
+    training.train(l4_file, run, TrainConfig(epochs=4, seed=1, **SMALL_CONFIG), verbose=0)
     other = exact_iid_file(tmp_path / "other.h5", 4, [2.0, 3.0], 512, 99)
-    ev = runs.evaluate(run, other, iw_samples=100, progress=False)
+    ev = evaluation.evaluate(run, other, iw_samples=100, progress=False)
     assert ev["held_out"].startswith("whole file")
     for r in ev["per_temperature"]:
         assert r["n"] == 512
@@ -189,7 +195,7 @@ def test_nan_loss_is_a_clear_error(tmp_path, l4_file, capsys):
 
 def test_evaluate_and_sample_refuse_mismatched_requests(tmp_path, l4_file, capsys):
     run = tmp_path / "run"
-    runs.train(l4_file, run, TrainConfig(epochs=1, **SMALL_CONFIG), verbose=0)
+    training.train(l4_file, run, TrainConfig(epochs=1, **SMALL_CONFIG), verbose=0)
     for argv, needle in [
         (["evaluate", run, "--data", EXAMPLE], "L = 16"),
         (["evaluate", run, "--iw-samples", 0], "iw-samples"),
@@ -258,39 +264,37 @@ def test_train_with_strategy_mirrored(tmp_path, l4_file):
 
 
 def test_settings_are_checked_without_tensorflow_and_match_the_model():
-    from isingvae.models import vae
+    from isingvae.models import flows
 
-    assert (runs.FAMILIES, runs.KL_ESTIMATORS, runs.KL_SCHEDULES, runs.PRIORS) == \
-        (vae.FAMILIES, vae.KL_ESTIMATORS, vae.KL_SCHEDULES, vae.PRIORS)
-    assert runs.FLOWS == ("none", *vae.FLOW_KINDS)
-    code = ("import sys\nfrom isingvae.runs import TrainConfig\n"
-            "TrainConfig(family='dense').check()\n"
+    assert options.FLOWS == ("none", *flows.FLOW_KINDS)
+    code = ("import sys\nfrom isingvae.training import TrainConfig\n"
+            "TrainConfig(family='dense')\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-    assert TrainConfig().check().units == runs.DEFAULT_UNITS["conv"]
-    assert TrainConfig(family="dense").check().units == runs.DEFAULT_UNITS["dense"]
+    assert TrainConfig().units == options.DEFAULT_UNITS["conv"]
+    assert TrainConfig(family="dense").units == options.DEFAULT_UNITS["dense"]
 
 
 def test_flow_and_level_settings_are_completed():
-    flow = TrainConfig(flow="iaf").check()
-    assert flow.flow_depth == runs.DEFAULT_FLOW_DEPTH and flow.kl_estimator == "analytic"
-    assert TrainConfig(prior="maf").check().kl_estimator == "mc"
-    plain = TrainConfig().check()
+    flow = TrainConfig(flow="iaf")
+    assert flow.flow_depth == options.DEFAULT_FLOW_DEPTH and flow.kl_estimator == "analytic"
+    assert TrainConfig(prior="maf").kl_estimator == "mc"
+    plain = TrainConfig()
     assert plain.flow_depth == 0 and plain.kl_estimator == "analytic"
-    two = TrainConfig(levels=2).check()
+    two = TrainConfig(levels=2)
     assert two.top_dim == 8 and two.kl_estimator == "analytic"
 
 
 def test_runs_made_before_the_flow_settings_still_resume(tmp_path, l4_file):
     """A config.json without the settings added for flows counts as their defaults."""
     cfg = TrainConfig(epochs=1, **SMALL_CONFIG)
-    runs.train(l4_file, tmp_path / "r", cfg, verbose=0)
+    training.train(l4_file, tmp_path / "r", cfg, verbose=0)
     path = tmp_path / "r" / "config.json"
     record = json.loads(path.read_text())
     for key in ("flow_amortized", "prior", "prior_depth", "levels", "top_dim"):
         del record["settings"][key]
     path.write_text(json.dumps(record))
-    assert runs.train(l4_file, tmp_path / "r", cfg, verbose=0).already_complete
+    assert training.train(l4_file, tmp_path / "r", cfg, verbose=0).already_complete
 
 
 @pytest.mark.parametrize("flags, cls", [
@@ -303,7 +307,7 @@ def test_flow_and_two_level_runs_through_the_cli(tmp_path, l4_file, capsys, flag
     argv = ["train", l4_file, "--out", run, "--epochs", 1, "--quiet", *SMALL, *flags]
     code, _, err = main(argv, capsys)
     assert code == 0, err
-    model, cfg = runs.load_run(run)
+    model, cfg = RunDir(run).load()
     assert type(model).__name__ == cls
     settings = cfg["settings"]
     if "--flow" in flags:
@@ -318,3 +322,101 @@ def test_flow_and_two_level_runs_through_the_cli(tmp_path, l4_file, capsys, flag
     code, _, err = main(["sample", run, "--n", 50, "--out", tmp_path / "s.h5"], capsys)
     assert code == 0, err
     assert IsingDataset(tmp_path / "s.h5").n == 50
+
+
+# ------------------------------------------------------------------ what a run records
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_a_run_records_its_data_and_split_and_evaluate_reads_them(tmp_path, l4_file, capsys):
+    run = tmp_path / "run"
+    training.train(l4_file, run, TrainConfig(epochs=1, **SMALL_CONFIG), verbose=0)
+    record = json.loads((run / "config.json").read_text())
+    ds = IsingDataset(l4_file)
+    parts = ds.split(seed=0)
+    chains = record["split"]["chains"]
+    for name, part in zip(("train", "validation", "test"), parts, strict=True):
+        assert chains[name] == np.unique(part.chain).tolist()
+    assert record["data"]["digest"] and record["data"]["rows"] == ds.n
+    ev = evaluation.evaluate(run, iw_samples=5, progress=False)
+    assert ev["data_relation"] == "training-file" and ev["held_out"].startswith("test split")
+    assert sum(r["n"] for r in ev["per_temperature"]) == parts.test.n
+
+    # same lattice, coupling, field and seed but other temperatures: not the training data
+    other = exact_iid_file(tmp_path / "regenerated.h5", 4, [2.0, 2.5, 3.0], 256, 3)
+    assert IsingDataset(other).header.seed == ds.header.seed
+    ev = evaluation.evaluate(run, other, iw_samples=5, progress=False)
+    assert ev["data_relation"] == "foreign" and ev["held_out"].startswith("whole file")
+    assert sum(r["n"] for r in ev["per_temperature"]) == IsingDataset(other).n
+
+
+def test_a_run_made_before_the_reshape_still_loads_evaluates_and_samples(tmp_path):
+    """tests/fixtures/run_v010*: runs trained by isingvae 0.1.0 before the package was
+    reshaped (no split chains or data digest in config.json), with the evaluation and
+    head scores that version gave."""
+    import shutil
+
+    run = shutil.copytree(FIXTURES / "run_v010", tmp_path / "run")
+    # the same network: posterior parameters as 0.1.0 computed them, to float precision
+    saved = np.load(FIXTURES / "posterior_v010.npz")
+    x = IsingDataset(EXAMPLE).x[saved["rows"]]
+    model, _ = RunDir(run).load()
+    mean, log_var = model.encode(x)
+    np.testing.assert_allclose(mean.numpy(), saved["run_v010_mean"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_var.numpy(), saved["run_v010_log_var"], rtol=1e-5,
+                               atol=1e-6)
+
+    old = json.loads((FIXTURES / "evaluation_v010_K50_seed0.json").read_text())
+    ev = evaluation.evaluate(run, EXAMPLE, iw_samples=50, progress=False)
+    assert ev["data_relation"] == "training-file" and "recomputed" in ev["held_out"]
+    assert len(ev["per_temperature"]) == len(old["per_temperature"])
+    for new, was in zip(ev["per_temperature"], old["per_temperature"], strict=True):
+        # the same held-out configurations (the split recomputed as 0.1.0 made it) ...
+        assert (new["temperature"], new["n"], new["chains"]) == \
+            (was["temperature"], was["n"], was["chains"])
+        # ... scored with other importance samples: within the estimate's error bar
+        assert abs(new["nll_per_spin"] - was["nll_per_spin"]) < 2 * was["nll_stderr"]
+    path = evaluation.sample(run, 20, tmp_path / "s.h5", seed=1)
+    s = IsingDataset(path)
+    assert s.n == 20 and s.L == 16 and s.header.algorithm == "vae"
+
+    vib = shutil.copytree(FIXTURES / "run_v010_vib", tmp_path / "vib")
+    was = json.loads((FIXTURES / "head_metrics_v010_vib.json").read_text())
+    record = json.loads((vib / "config.json").read_text())
+    record["data"]["path"] = str(EXAMPLE)          # where the example data lie here
+    (vib / "config.json").write_text(json.dumps(record))
+    model, _ = RunDir(vib).load()
+    np.testing.assert_allclose(model.predict_phase(x).numpy(), saved["run_v010_vib_p_ordered"],
+                               rtol=1e-5, atol=1e-6)
+    now = evaluation.head_metrics(vib, model)
+    assert now["n"] == was["n"] and now["accuracy"] == pytest.approx(was["accuracy"])
+
+
+def test_train_flags_come_from_the_options_table(capsys):
+    parser = cli.build_parser()
+    train_parser = next(a for a in parser._subparsers._group_actions[0].choices.items()
+                        if a[0] == "train")[1]
+    flags = {s for a in train_parser._actions for s in a.option_strings}
+    for o in options.OPTIONS:
+        if o.cli_flag is None:
+            continue
+        assert o.cli_flag in flags and set(o.aliases) <= flags, o.name
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for o in options.OPTIONS:
+        if o.cli_flag is not None:
+            assert " ".join(o.help.split()) in help_text, o.name
+
+
+def test_settings_check_themselves_when_made():
+    for bad, needle in [(dict(epochs=0), "--epochs"), (dict(beta=-1), "--beta"),
+                        (dict(family="cnn"), "--model"), (dict(levels=3), "--levels"),
+                        (dict(label_fraction=1.5), "--label-fraction"),
+                        (dict(fractions=(0.5, 0.2, 0.2)), "sum to 1")]:
+        with pytest.raises(InputError, match=re.escape(needle)):
+            TrainConfig(**bad)
+    cfg = TrainConfig(filters=[8, 16], temperatures=[2.0, 3.0])
+    assert cfg.filters == (8, 16) and cfg.temperatures == (2.0, 3.0)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg

@@ -1,20 +1,17 @@
-"""Arguments and handler of ``isingvae analyze`` (CONTRACTS sections 2 and 5).
+"""``isingvae analyze``: figures, T_c estimates and ``report.json`` (interfaces §2, §5).
 
-``isingvae.cli`` registers the subcommand with :func:`add_arguments` and calls
-:func:`run`; bad input raises :class:`~isingvae.errors.InputError`, which the command
-line turns into one line on stderr and exit status 2.  Nothing heavy is imported until
-the inputs have been checked.
+The inputs are checked (:func:`isingvae.analysis.pairs.check_inputs`) before TensorFlow
+is imported, so bad input is refused in a moment.
 """
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_arguments", "run"]
+HELP = "figures, Tc estimates and report.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of ``isingvae analyze``."""
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories made by 'isingvae train'")
     p.add_argument("--data", nargs="+", metavar="FILE",
@@ -31,26 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _quiet_tensorflow_import() -> None:
-    """Import TensorFlow with its start-up chatter muted, as the other commands do."""
-    try:
-        from isingvae.cli import _import_tensorflow_quietly
-    except ImportError:        # the command line's helper moved: import as it comes
-        import tensorflow  # noqa: F401
-        return
-    _import_tensorflow_quietly()
+def execute(args: argparse.Namespace) -> int:
+    from isingvae.analysis.pairs import check_inputs
+    from isingvae.analysis.report import REPORT, analyze
+    from isingvae.cli._tensorflow import import_quietly
 
-
-def run(args: argparse.Namespace) -> int:
-    """Check the inputs, run :func:`isingvae.analysis.report.analyze`, print a summary."""
-    from isingvae.analysis.report import REPORT, analyze, check_inputs
-    from isingvae.errors import InputError
-
-    if not args.data:
-        raise InputError("--data is required: one HDF5 file per run directory, in the same "
-                         "order")
     check_inputs(args.run_dirs, args.data)          # refuse bad input before TensorFlow
-    _quiet_tensorflow_import()
+    import_quietly()
     report = analyze(args.run_dirs, args.data, args.out, samples=args.samples,
                      bootstrap=args.bootstrap, seed=args.seed,
                      progress=False if args.quiet else None)
