@@ -11,7 +11,6 @@ from _data_helpers import (
     PER_CHAIN,
     TEMPS,
     L,
-    make_truth,
     random_spins,
     ref_energy,
     ref_m,
@@ -21,17 +20,6 @@ from _data_helpers import (
 from isingvae import lattice
 from isingvae.data import IsingDataset, to_bernoulli, to_spins
 from isingvae.errors import InputError
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    return make_truth(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def ds(truth):
-    return IsingDataset(truth[0])
-
 
 # ---------------------------------------------------------------------------- columns
 

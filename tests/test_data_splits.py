@@ -4,22 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from _data_helpers import PER_CHAIN, TEMPS, make_truth, random_spins, write
+from _data_helpers import PER_CHAIN, TEMPS, random_spins, write
 
 from isingvae.data import IsingDataset
 from isingvae.data.splits import allocate
 from isingvae.errors import InputError
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    return make_truth(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def ds(truth):
-    return IsingDataset(truth[0])
-
 
 # ---------------------------------------------------------------------------- splits
 

@@ -2,32 +2,11 @@
 
 import numpy as np
 import pytest
-from _data_helpers import P_MIN, L, generic_configuration, make_truth, ref_energy, ref_m
+from _data_helpers import P_MIN, L, ref_energy, ref_m
 from scipy import stats
 
-from isingvae.data import IsingDataset, apply_symmetry, augment
+from isingvae.data import apply_symmetry, augment
 from isingvae.data.symmetry import d4_table, source_sites
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    return make_truth(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def ds(truth):
-    return IsingDataset(truth[0])
-
-
-@pytest.fixture(scope="module")
-def generic():
-    """A configuration with no symmetry of its own: all 2 * 8 * L^2 images differ."""
-    return generic_configuration()
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return pytest.importorskip("tensorflow")
 
 
 def test_apply_symmetry_elements(generic):

@@ -5,8 +5,6 @@ import pytest
 from _data_helpers import (
     P_MIN,
     L,
-    generic_configuration,
-    make_truth,
     random_spins,
     ref_energy,
     ref_m,
@@ -17,28 +15,6 @@ from scipy import stats
 from isingvae import data, random
 from isingvae.data import IsingDataset, to_spins
 from isingvae.errors import InputError
-
-
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    return make_truth(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture
-def ds(truth):
-    return IsingDataset(truth[0])
-
-
-@pytest.fixture(scope="module")
-def generic():
-    """A configuration with no symmetry of its own: all 2 * 8 * L^2 images differ."""
-    return generic_configuration()
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return pytest.importorskip("tensorflow")
-
 
 ALL = tuple(data.COLUMNS)
 

@@ -1,7 +1,7 @@
 """The ``tc_estimates`` list of ``report.json``: entries checked, merged, extrapolated.
 
 Every T_c estimate is a dict ``{"method", "L", "tc", "stderr", ...}``
-(``docs/interfaces.md`` section 5): per lattice size, or ``L = null`` for a finite-size
+(``docs/interfaces.md`` §5): per lattice size, or ``L = null`` for a finite-size
 scaling extrapolation, whose method name ends in ``-fss``.  Supervised estimates (method
 names starting with ``vib`` or ``classifier``) enter through the same door as the
 unsupervised ones, so each gets the same checks and its own ``-fss`` extrapolation.

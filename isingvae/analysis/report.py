@@ -2,7 +2,7 @@ r"""``isingvae analyze``: latents, critical temperatures, generated samples and 
 
 :func:`analyze` takes trained runs paired with Monte Carlo files (one lattice size
 each, :mod:`~isingvae.analysis.pairs`) and writes PNG figures and ``report.json`` into
-one directory (``docs/interfaces.md`` section 5).  It only assembles steps that each
+one directory (``docs/interfaces.md`` §5).  It only assembles steps that each
 live in their own module.  For each (run, data) pair it
 
 1. :mod:`~isingvae.analysis.encode`: encodes every configuration of the file, and its

@@ -1,4 +1,5 @@
-"""``isingvae analyze``: figures, T_c estimates and ``report.json`` (interfaces §2, §5).
+"""``isingvae analyze``: figures, T_c estimates and ``report.json``
+(``docs/interfaces.md`` §2 and §5).
 
 The inputs are checked (:func:`isingvae.analysis.pairs.check_inputs`) before TensorFlow
 is imported, so bad input is refused in a moment.

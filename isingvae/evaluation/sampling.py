@@ -31,7 +31,7 @@ def sample(
     batch_size: int = 4096,
 ) -> Path:
     """Draw ``n`` configurations from a trained run into an HDF5 file
-    (``docs/interfaces.md`` section 1).
+    (``docs/interfaces.md`` §1).
 
     Rows carry ``chain = 0 .. n-1`` (no two share a chain), ``algorithm = "vae"`` and,
     for a model that does not condition on temperature, ``temperature = NaN``.

@@ -1,4 +1,4 @@
-"""The ``isingvae/ising2d`` HDF5 layout (CONTRACTS section 1, ``data/README.md``).
+"""The ``isingvae/ising2d`` HDF5 layout (``docs/interfaces.md`` §1, ``data/README.md``).
 
 - :mod:`~isingvae.storage.format`: schema constants (:data:`FORMAT`,
   :data:`FORMAT_VERSION`, :data:`DATASETS`), :class:`Header`, validated opening

@@ -1,6 +1,6 @@
 """A run directory, and the one class that reads and writes it: :class:`RunDir`.
 
-Layout (``docs/interfaces.md`` section 3)::
+Layout (``docs/interfaces.md`` §3)::
 
     RUN_DIR/config.json       every setting, the data's identity and the split's chains
     RUN_DIR/history.csv       one row per finished epoch (per spin), rewritten atomically
