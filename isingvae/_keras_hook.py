@@ -3,8 +3,8 @@
 ``keras.saving.load_model("model.keras")`` finds custom classes by their registered
 names (``"isingvae>VAE"``), so they must be registered before a saved run is loaded.
 :func:`isingvae.models.register` registers them, but it costs TensorFlow's import
-(about 4 s on the 2-core development machine, against 0.1 s for ``import isingvae``),
-which ``import isingvae`` and ``isingvae --version`` must not pay.  Keras itself will
+(4.3 to 4.9 s on the 2-core development machine, against 0.12 s for ``import
+isingvae``), which ``import isingvae`` and ``isingvae --version`` must not pay.  Keras itself will
 not find them: its loader imports modules by name only for Keras's own packages.  So
 this hook stays, as the one way to keep both promises (a cheap import, and
 ``load_model`` working after ``import isingvae``).
