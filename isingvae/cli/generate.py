@@ -1,4 +1,9 @@
-"""``isingvae generate``: Monte Carlo configurations to HDF5 (resumable, reproducible)."""
+"""``isingvae generate``: Monte Carlo configurations to HDF5 (resumable, reproducible).
+
+Every value is checked before anything is written, each by the one validator of its
+kind (:mod:`isingvae._validate`), with the flag's name in the message; the plan is then
+checked against the machine's memory and the output's disk (:mod:`isingvae.generation`).
+"""
 
 from __future__ import annotations
 
@@ -36,13 +41,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from isingvae import _validate as check
     from isingvae.generation import GenerationPlan, generate, open_executor, parse_temperatures
 
+    L = check.lattice_size(args.L, "--L")
+    samples = check.count("--samples", args.samples)
+    chains = check.count("--chains", args.chains) if args.chains is not None else \
+        min(64, samples)
+    seed = check.seed(args.seed, "--seed")
+    J = check.real("--J", args.J, positive=True)
+    h = check.real("--h", args.h)
     temps = parse_temperatures(args.temperatures, args.t_min, args.t_max, args.t_count)
-    samples = args.samples
-    chains = args.chains if args.chains is not None else max(1, min(64, samples))
-    plan = GenerationPlan(L=args.L, temperatures=temps, samples=samples, chains=chains,
-                          seed=args.seed, algorithm=args.algorithm, J=args.J, h=args.h)
+    plan = GenerationPlan(L=L, temperatures=temps, samples=samples, chains=chains,
+                          seed=seed, algorithm=args.algorithm, J=J, h=h)
     with open_executor(args.scheduler) as executor:
         res = generate(plan, args.out, force=args.force, executor=executor,
                        progress=False if args.quiet else None)

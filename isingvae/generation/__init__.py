@@ -21,6 +21,12 @@ How a dataset is made (``isingvae generate`` drives :func:`generate`):
    order, into the output file, written atomically, from time to time while the run goes
    on (attribute ``complete = False``) and once at the end.
 
+Safety (:mod:`~isingvae.generation.driver`): one writer per output file (an exclusive
+lock; a second is refused naming the first's process id), values and the plan's memory
+checked before anything is written, the disk checked before the work, damaged resume
+state discarded and recomputed, and a file called complete only when it holds every
+row of its plan.
+
 Tasks are independent, so they can run anywhere: in this process, or on any executor
 passed in (``executor=``: a :mod:`concurrent.futures` pool, a Dask client from
 :func:`open_executor`), whose workers write their shards into the same directory.  The

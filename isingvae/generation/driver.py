@@ -2,11 +2,23 @@
 
 :func:`generate` (which ``isingvae generate`` calls):
 
-1. **Check what is there.**  A complete file of the same plan (same fingerprint) is
-   left as it is; a file or unfinished run of another plan is refused unless ``force``.
-   Nothing is trusted from a flag: the fingerprint in the file and in
-   ``FILE.h5.parts/plan.json`` is compared with the plan's on every call.
-2. **Run the work** (:mod:`isingvae.generation.tasks`): per temperature a pilot, then
+0. **One writer.**  The whole call holds the output's exclusive lock
+   (:func:`isingvae._locks.exclusive`): a second ``generate`` on the same file is
+   refused at once, in one line naming the holder's process id.
+1. **Check what is there.**  A complete file of the same plan (same fingerprint, and
+   as many rows as the plan asks for: a ``complete`` flag is never trusted alone) is
+   left as it is; a file of another plan, or an unfinished run of another plan that
+   holds work (a shard or a pilot result), is refused unless ``force``.  Nothing is
+   trusted from a flag: the fingerprint in the file and in ``FILE.h5.parts/plan.json``
+   is compared with the plan's on every call; a damaged ``plan.json`` (whose work can
+   be told from no other plan's) is discarded with the whole parts directory, and
+   damaged pilot results and shards with the rest of their task
+   (:func:`isingvae.generation.tasks.check_parts`); all are recomputed to the same
+   bits.  A ``.parts`` directory without work, or an empty unfinished file of ours,
+   is never in the way of another plan.
+2. **Check the disk**: refused in one line, before any work, when the shards of the
+   plan cannot fit (:meth:`GenerationPlan.shard_bytes`).
+3. **Run the work** (:mod:`isingvae.generation.tasks`): per temperature a pilot, then
    its tasks, each resuming after its last shard.  Without an executor they run in this
    process, temperature by temperature.  With one (any object with
    ``submit(fn, *args)`` returning a future with ``.result()``: a
@@ -15,17 +27,24 @@
    pilot's result arrives its tasks are submitted with that result as a plain argument,
    so no executor has to resolve futures passed as arguments.  Pilots and tasks are
    pure functions of the plan, so the file is bit-identical either way.
-3. **Assemble.**  Shards are gathered, in a fixed order (temperature, block, step,
-   chain), into the output file, written atomically (:mod:`isingvae.storage.writer`).
-   This happens when a run starts without an output file, from time to time while it
-   goes on (attribute ``complete = False``: the file holds the rows finished so far),
-   and once at the end, after which the shards are removed.
+4. **Assemble.**  Shards are gathered, in a fixed order (temperature, block, step,
+   chain), into the output file, built in memory and written atomically
+   (:mod:`isingvae.storage.writer`; a full disk is a one-line error and the shards
+   stay for the next run).  This happens when a run starts without an output file,
+   from time to time while it goes on (attribute ``complete = False``: the file holds
+   the rows finished so far), and once at the end, after which the shards are removed.
+   The file is flagged complete only when it holds every row of the plan.
+
+A run that fails before any work is done leaves nothing behind (no ``.parts``, no
+empty output file); one that fails later leaves what it did, which the same command
+resumes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,12 +53,13 @@ from pathlib import Path
 import numpy as np
 
 from isingvae import storage
-from isingvae._atomic import check_writable, write_json
+from isingvae._atomic import check_writable, require_space, write_json
+from isingvae._locks import exclusive
 from isingvae.errors import InputError
 from isingvae.generation.plan import GenerationPlan, describe_difference
 from isingvae.generation.tasks import (
     SEGMENT_SPINS,
-    count_rows,
+    check_parts,
     pilot_task,
     run_task,
     task_rows,
@@ -67,49 +87,94 @@ def parts_dir(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _check_existing(plan: GenerationPlan, out: Path, parts: Path, force: bool) -> bool:
-    """True when ``out`` is already the complete result of this plan."""
+def _has_work(parts: Path) -> bool:
+    """Whether ``parts`` holds anything computed: a shard or a pilot result."""
+    return parts.is_dir() and any(
+        p.name.startswith(("task-", "pilot-")) for p in parts.iterdir())
+
+
+def _check_existing(plan: GenerationPlan, out: Path, parts: Path, force: bool
+                    ) -> tuple[bool, bool]:
+    """``(complete, replace)``: whether ``out`` is already the complete result of this
+    plan, and whether it is a file of something else that this run may replace (module
+    docstring, step 1)."""
     fp = plan.fingerprint()
+    work = _has_work(parts)
+    replace = False
     if out.exists():
         try:
-            header = storage.read_header(out)
+            header = storage.read_header(out, check_rows=False)
         except InputError as exc:
             if not force:
                 raise InputError(f"{out} exists and is not a readable isingvae file ({exc}); "
                                  "use --force to overwrite it") from None
             header = None
         if header is not None:
-            same = header.attrs.get("generation") == fp
-            if same and header.attrs.get("complete"):
-                return True
-            if not same and not force:
+            attrs = header.attrs
+            same = attrs.get("generation") == fp
+            if same and attrs.get("complete") and \
+                    header.n == storage.format.planned_rows(attrs):
+                return True, False
+            # an unfinished file of ours with no rows, and no work beside it, loses nothing
+            empty = "generation" in attrs and not attrs.get("complete") and header.n == 0
+            if not same and not force and not (empty and not work):
+                if "generation" not in attrs:
+                    raise InputError(f"{out} holds {header.n} configurations that isingvae "
+                                     f"generate did not make (algorithm "
+                                     f"{header.algorithm!r}); use --force to overwrite it, "
+                                     "or choose another --out")
                 raise InputError(f"{out} was made with other settings "
-                                 f"({describe_difference(header.attrs.get('generation'), fp)}); "
+                                 f"({describe_difference(attrs.get('generation'), fp)}); "
                                  "use --force to overwrite it, or choose another --out")
-    plan_file = parts / "plan.json"
+        replace = header is None or not same
     if parts.exists():
         try:
-            old = json.loads(plan_file.read_text())["fingerprint"]
-        except (OSError, ValueError, KeyError):
-            old = None
+            old = json.loads((parts / "plan.json").read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            old = None  # missing or damaged: its work cannot be told from another plan's
         if old != fp:
-            if not force and old is not None:
+            if not force and old is not None and work:
                 raise InputError(f"{parts} holds an unfinished run with other settings "
-                                 f"({describe_difference(old, fp)}); use --force to discard it")
+                                 f"({describe_difference(old, fp)}); use --force to discard "
+                                 "it, or choose another --out")
             shutil.rmtree(parts)
-    return False
+    return False, replace
+
+
+def _remove_temporaries(out: Path, parts: Path) -> None:
+    """Temporary files of killed writers (``_atomic``'s ``.NAME.XXXXXXXX.tmp``) of the
+    output and in its parts directory; only ever called under the output's lock."""
+    beside = re.compile(rf"\.{re.escape(out.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    for p in out.parent.iterdir():
+        if beside.fullmatch(p.name):
+            p.unlink(missing_ok=True)
+    if parts.is_dir():
+        for p in parts.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp"):
+                p.unlink(missing_ok=True)
 
 
 def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, complete: bool):
-    cols: dict[str, list] = {k: [] for k in
-                             ("spins", "energy", "magnetization", "sweep", "chain", "temperature")}
+    # one preallocated array per column: the rows are held once (plan.memory_bytes);
+    # np.empty touches no memory that a partial assembly does not fill
+    L, total = plan.L, plan.samples * len(plan.temperatures)
+    cols = {"spins": np.empty((total, L, L), np.int8), "energy": np.empty(total),
+            "magnetization": np.empty(total), "temperature": np.empty(total),
+            "sweep": np.empty(total, np.int64), "chain": np.empty(total, np.int64)}
+    n = 0
     for t, b in plan.tasks():
         for rows in task_rows(plan, t, b, parts):
+            k = len(rows["spins"])
+            if n + k > total:
+                raise InputError(f"{parts} holds more rows than its plan ({total}); "
+                                 "use --force to start again")
             for key, v in rows.items():
-                cols[key].append(v)
-    L = plan.L
-    arrays = {k: (np.concatenate(v) if v else np.empty((0, L, L) if k == "spins" else (0,)))
-              for k, v in cols.items()}
+                cols[key][n:n + k] = v
+            n += k
+    if complete and n != total:
+        raise InputError(f"{parts} holds {n} of the {total} rows of the plan (shards went "
+                         "missing during the run); run the same command again")
+    arrays = {k: v[:n] for k, v in cols.items()}
     nT = len(plan.temperatures)
     info = [pilots.get(t) for t in range(nT)]
 
@@ -132,10 +197,9 @@ def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, comple
     }
     storage.write_ising_file(
         out, L=L, J=plan.J, h=plan.h, seed=plan.seed, algorithm=plan.algorithm,
-        spins=arrays["spins"].astype(np.int8), temperature=arrays["temperature"],
+        spins=arrays["spins"], temperature=arrays["temperature"],
         energy=arrays["energy"], magnetization=arrays["magnetization"],
-        chain=arrays["chain"].astype(np.int64), attrs=attrs,
-        extra={"sweep": arrays["sweep"].astype(np.int64)},
+        chain=arrays["chain"], attrs=attrs, extra={"sweep": arrays["sweep"]},
     )
 
 
@@ -171,8 +235,10 @@ def generate(
     """Make (or complete) the file ``out`` for ``plan``.
 
     Re-running with the same plan on an interrupted file resumes it; on a complete
-    file it returns at once (``already_complete``).  Another plan onto an existing
-    file raises :class:`InputError` unless ``force``.
+    file (flag and row count) it returns at once (``already_complete``).  Raises
+    :class:`InputError`, in one line and before any work, when another process is
+    writing ``out``, when ``out`` or an unfinished run with work is of another plan
+    (unless ``force``), or when the disk cannot hold the plan's shards.
 
     Args:
         executor: where pilots and tasks run: ``None`` (this process) or any object
@@ -189,26 +255,58 @@ def generate(
 
     Neither ``executor``, ``assemble_every`` nor ``segment_spins`` changes the result.
     """
-    from isingvae.progress import Progress
-
     t0 = time.perf_counter()
     out = Path(out)
     parts = parts_dir(out)
     check_writable(out)  # fails early, clearly, on an unwritable place
-    if _check_existing(plan, out, parts, force):
-        header = storage.read_header(out)
-        return GenerationResult(out, header.n, True, {}, time.perf_counter() - t0, 0.0)
+    if out.is_dir():
+        raise InputError(f"{out} is a directory; give --out a file name")
+    with exclusive(out):
+        _remove_temporaries(out, parts)
+        complete, replace = _check_existing(plan, out, parts, force)
+        if complete:
+            header = storage.read_header(out)
+            return GenerationResult(out, header.n, True, {}, time.perf_counter() - t0, 0.0)
+        done = check_parts(plan, parts) if parts.is_dir() else 0
+        # the disk must hold every shard still to come: the plan's estimate (an upper
+        # bound: rows x (L^2 + 16) bytes, the sampler state per shard, zip headers; see
+        # GenerationPlan.shard_bytes) less what the parts directory already holds.  The
+        # file made from the shards is checked when it is written (storage.writer).
+        held = sum(p.stat().st_size for p in parts.iterdir()) if parts.is_dir() else 0
+        require_space(parts, max(0, plan.shard_bytes(segment_spins) - held))
+        new_file = replace or not out.exists()
+        try:
+            pilots, mc_seconds = _work(plan, out, parts, executor, done, new_file, progress,
+                                       assemble_every, segment_spins)
+        except BaseException:
+            if not _has_work(parts):  # nothing to resume: leave nothing in the way
+                shutil.rmtree(parts, ignore_errors=True)
+                if new_file:
+                    out.unlink(missing_ok=True)
+            raise
+        shutil.rmtree(parts, ignore_errors=True)
+    return GenerationResult(out, plan.samples * len(plan.temperatures), False, pilots,
+                            time.perf_counter() - t0, mc_seconds)
+
+
+def _work(plan: GenerationPlan, out: Path, parts: Path, executor, done: int, new_file: bool,
+          progress, assemble_every: float, segment_spins: int) -> tuple[dict, float]:
+    """Run what is left of the plan and assemble the complete file; returns the pilot
+    results and the seconds of Monte Carlo.  A ``new_file`` (none yet, or one this run
+    replaces) is first written as this plan's, unfinished and empty, so that the same
+    command resumes it whenever it stops."""
+    from isingvae.progress import Progress
+
     parts.mkdir(exist_ok=True)
     write_json(parts / "plan.json", {"fingerprint": plan.fingerprint()}, sort_keys=True,
                indent=1)
     nT = len(plan.temperatures)
     pilots: dict[int, dict] = {}
-    total = plan.samples * nT
     mc_seconds = 0.0
-    with Progress(total=total, desc=f"generate L={plan.L}", unit="configs",
+    with Progress(total=plan.samples * nT, desc=f"generate L={plan.L}", unit="configs",
                   enabled=progress is not False) as bar:
-        bar.update(sum(count_rows(plan, t, b, parts) for t, b in plan.tasks()))
-        if not out.exists():
+        bar.update(done)
+        if new_file:
             _assemble(plan, out, parts, pilots, complete=False)
         if executor is None:
             last_assembly = time.perf_counter()
@@ -226,5 +324,4 @@ def generate(
             _run_on(executor, plan, str(parts), segment_spins, pilots, bar)
             mc_seconds += time.perf_counter() - s
     _assemble(plan, out, parts, pilots, complete=True)
-    shutil.rmtree(parts, ignore_errors=True)
-    return GenerationResult(out, total, False, pilots, time.perf_counter() - t0, mc_seconds)
+    return pilots, mc_seconds

@@ -11,7 +11,9 @@ line's ``--scheduler`` string is all this module does:
 
 Dask's ``distributed`` package is an optional extra; asking for a scheduler without it,
 a bad worker count, or an unreachable scheduler raises a one-line
-:class:`~isingvae.errors.InputError`, before anything is written.
+:class:`~isingvae.errors.InputError`, before anything is written.  A TCP address that
+refuses connections is reported at once (Dask itself would retry for its whole 20 s
+timeout).
 
 >>> with open_executor(None) as executor:
 ...     print(executor)
@@ -20,6 +22,7 @@ None
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,6 +50,22 @@ def _target(scheduler: str) -> int | str:
     return scheduler
 
 
+def _probe(address: str) -> None:
+    """Refuse, in one line, a ``tcp://host:port`` (or ``host:port``) address where
+    nothing accepts connections; other transports are left to Dask."""
+    scheme, _, rest = address.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("", "tcp") or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=5):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address!r}: "
+                         f"{exc.strerror or exc}") from None
+
+
 @contextmanager
 def open_executor(scheduler: str | None) -> Iterator[object | None]:
     """Yield the executor ``scheduler`` names (module docstring); close it on exit.
@@ -66,6 +85,7 @@ def open_executor(scheduler: str | None) -> Iterator[object | None]:
                                dashboard_address=None)
         client = Client(cluster)
     else:
+        _probe(target)
         try:
             client = Client(target, timeout="20s")
         except (OSError, TimeoutError, ValueError) as exc:

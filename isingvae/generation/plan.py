@@ -13,7 +13,13 @@ the samples and chains per temperature, the seed and the algorithm.  From it fol
   so that no two streams coincide and none depends on where a task runs;
 - the **fingerprint**: canonical JSON of the plan and :data:`GENERATOR_VERSION`, stored
   in the file (attribute ``generation``) and in the unfinished run's ``plan.json``;
-  equal fingerprints, equal bits.  It is checked on every resume.
+  equal fingerprints, equal bits.  It is checked on every resume;
+- what it costs: :meth:`GenerationPlan.memory_bytes` (a plan that needs more than half
+  of the machine's memory is refused when it is made, naming the limit) and
+  :meth:`GenerationPlan.shard_bytes` (the disk its shards take, checked before a run).
+
+At most :data:`MAX_TEMPERATURES` temperatures: the per-temperature attributes of the
+file are arrays that HDF5 keeps in object headers of at most 64 kB.
 
 >>> plan = GenerationPlan(L=8, temperatures=(2.0, 3.0), samples=10, chains=4, seed=1)
 >>> plan.tasks(), plan.block_samples(0).tolist()
@@ -34,9 +40,16 @@ from isingvae.errors import InputError
 BLOCK = 64
 #: bumped whenever a change here or in the samplers changes the bits of a generated file
 GENERATOR_VERSION = 2
+#: most temperatures in one plan: each per-temperature attribute of the file is a
+#: float64 array, and HDF5 refuses attributes over 64 kB (8192 values); a round number
+#: below that
+MAX_TEMPERATURES = 8000
+#: bytes a stored configuration costs besides its L x L int8 spins: temperature, energy,
+#: magnetization (float64), chain and sweep (int64)
+ROW_OVERHEAD = 40
 
-__all__ = ["BLOCK", "GENERATOR_VERSION", "GenerationPlan", "describe_difference",
-           "parse_temperatures"]
+__all__ = ["BLOCK", "GENERATOR_VERSION", "MAX_TEMPERATURES", "GenerationPlan",
+           "describe_difference", "parse_temperatures"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,9 @@ class GenerationPlan:
     """Everything that determines the bits of a generated file.
 
     Raises :class:`InputError` for values out of range (odd or small L, non-positive
-    or non-finite temperatures, duplicate temperatures, counts below 1, bad seed).
+    or non-finite temperatures, duplicate or more than :data:`MAX_TEMPERATURES`
+    temperatures, counts below 1, a seed outside 0 .. 2^63 - 1) and for a plan larger
+    than half of this machine's memory (:meth:`memory_bytes`).
     """
 
     L: int
@@ -59,6 +74,9 @@ class GenerationPlan:
     def __post_init__(self):
         object.__setattr__(self, "L", check.lattice_size(self.L))
         temps = tuple(float(t) for t in check.temperatures(self.temperatures))
+        if len(temps) > MAX_TEMPERATURES:
+            raise InputError(f"at most {MAX_TEMPERATURES} temperatures fit in one file "
+                             f"(HDF5 attributes hold at most 64 kB), got {len(temps)}")
         if len(set(temps)) != len(temps):
             dup = next(t for t in temps if temps.count(t) > 1)
             raise InputError(f"temperature {dup!r} is given twice")
@@ -75,6 +93,48 @@ class GenerationPlan:
         if self.algorithm == "wolff" and self.h != 0:
             raise InputError(f"the Wolff algorithm needs h = 0, got h = {self.h!r}; "
                              "use --algorithm metropolis")
+        check.fits_in_memory(f"L = {self.L} with {self.samples} samples at {len(temps)} "
+                             f"temperature(s)", self.memory_bytes())
+
+    # what it costs ------------------------------------------------------------------
+
+    def memory_bytes(self) -> int:
+        """Most bytes a run of this plan holds in memory at once (Python integers: no
+        overflow, whatever the values).
+
+        The larger of (a) the assembly of the file, which holds every configuration,
+        ``rows x (L^2 + ROW_OVERHEAD)`` bytes, next to an HDF5 image of the file that
+        is at most about as large again (so half the machine's memory is the limit of
+        the plan, :func:`isingvae._validate.fits_in_memory`), and (b) one task or pilot:
+        :data:`BLOCK` chains as int8 spins, about four copies of them (the state, the
+        records of a segment, their stacked copy, the shard being written) plus the
+        16 MB of spins a segment may hold, twice.
+        """
+        L2 = self.L * self.L
+        rows = self.samples * len(self.temperatures)
+        return max(rows * (L2 + ROW_OVERHEAD), 4 * BLOCK * L2 + 2 * 16 * 2**20)
+
+    def shard_bytes(self, segment_spins: int) -> int:
+        """Bytes of disk the shards of a whole run take (they all exist at the end,
+        when the file is assembled from them), for shards of ``segment_spins`` spins.
+
+        Per shard of ``n`` steps of ``C`` chains (``numpy.savez``, uncompressed):
+        spins, energy and magnetization, ``n x C x (L^2 + 16)`` bytes; the sweep
+        column, ``8 n``; the sampler state, at most ``max(8, C) x L^2`` (Metropolis
+        keeps 64 chains in one uint64 word per site, Wolff one int8 per spin and
+        chain) plus ``256 L`` of random-number state; and about 4 kB of zip and
+        ``.npy`` headers.  Plus 1 kB per temperature for pilot results and the plan.
+        """
+        L2 = self.L * self.L
+        per_temperature = 1024
+        for b in range(self.blocks):
+            per_chain = self.block_samples(b)
+            chains, steps = len(per_chain), int(per_chain.max())
+            seg = max(1, segment_spins // (chains * L2))
+            shards = -(-steps // seg)
+            per_temperature += (steps * chains * (L2 + 16) + 8 * steps
+                                + shards * (max(8, chains) * L2 + 256 * self.L + 4096))
+        return per_temperature * len(self.temperatures)
 
     # derived quantities -------------------------------------------------------------
 
@@ -144,8 +204,10 @@ def parse_temperatures(text: str | None = None, t_min=None, t_max=None, t_count=
                          "--t-min, --t-max and --t-count")
     if any(g is None for g in grid):
         raise InputError("a temperature grid needs all of --t-min, --t-max and --t-count")
-    if t_count < 1:
-        raise InputError(f"--t-count must be a positive integer, got {t_count}")
+    # checked before numpy allocates anything for the grid
+    t_count = check.count("--t-count", t_count, hi=MAX_TEMPERATURES)
+    t_min = check.real("--t-min", t_min, positive=True)
+    t_max = check.real("--t-max", t_max, positive=True)
     if t_count > 1 and not t_max > t_min:
         raise InputError(f"--t-max ({t_max}) must exceed --t-min ({t_min})")
     return tuple(float(t) for t in np.linspace(t_min, t_max, t_count))

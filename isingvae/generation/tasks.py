@@ -24,12 +24,22 @@ shard ``task-tTTTT-bBBBB-sKKKKKK.npz``, written atomically (:mod:`isingvae._atom
 a killed task resumes after its last shard with exactly the random numbers it would
 have used.  Pilots and tasks only read the plan and write files, so they can run in
 any process that sees the parts directory.
+
+**Damaged resume state.**  Nothing read back from the parts directory is trusted
+unchecked: a pilot result must be a JSON object with the fields :func:`pilot` writes
+(and the plan's algorithm), a shard must open, every array in it must pass its
+checksum and have the shape of its task and steps, and the shards of a task must
+follow each other step by step.  What fails is discarded together with everything of
+its task after it (a damaged pilot takes its temperature's shards with it) and
+recomputed, so a resumed run still ends with the bits of an uninterrupted one
+(:func:`check_parts`, :func:`valid_shards`).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +48,7 @@ import numpy as np
 
 from isingvae import exact
 from isingvae._atomic import atomic_file, write_json
+from isingvae.errors import InputError
 from isingvae.generation.plan import BLOCK, GenerationPlan
 from isingvae.mc.chains import run_chains
 from isingvae.mc.choice import choose, cost
@@ -49,8 +60,8 @@ SEGMENT_SPINS = 16 * 2**20
 #: third element of a pilot's seed key
 _PILOT_TAG = {"metropolis": 0, "wolff": 1}
 
-__all__ = ["SEGMENT_SPINS", "count_rows", "make_task_sampler", "pilot", "pilot_task",
-           "run_task", "task_rows"]
+__all__ = ["SEGMENT_SPINS", "check_parts", "count_rows", "make_task_sampler", "pilot",
+           "pilot_task", "run_task", "task_rows", "valid_shards"]
 
 
 def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: int, seed: int):
@@ -100,11 +111,54 @@ def pilot(plan: GenerationPlan, t: int) -> dict:
     }
 
 
+def _pilot_path(parts, t: int) -> Path:
+    return Path(parts) / f"pilot-t{t:04d}.json"
+
+
+def _read_pilot(plan: GenerationPlan, t: int, parts) -> dict | None:
+    """The cached pilot result of temperature ``t``; ``None`` when there is none.  A
+    damaged one is removed with every shard of its temperature (module docstring)."""
+    path = _pilot_path(parts, t)
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        info = None
+    if _pilot_ok(plan, info):
+        return info
+    path.unlink(missing_ok=True)
+    for shard in Path(parts).glob(f"task-t{t:04d}-b*-s*.npz"):
+        shard.unlink(missing_ok=True)
+    return None
+
+
+def _pilot_ok(plan: GenerationPlan, info) -> bool:
+    """Whether ``info`` has every field :func:`pilot` writes, with values that can be
+    its: the plan's algorithm (or either, for ``auto``), integer burn-in >= 0 and
+    thinning >= 1, numbers for the measured times."""
+    def integer(key, lo):
+        v = info.get(key)
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+    def number(key):
+        v = info.get(key)
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    return (isinstance(info, dict) and info.get("algorithm") in _PILOT_TAG
+            and plan.algorithm in ("auto", info["algorithm"])
+            and (plan.h == 0 or info["algorithm"] == "metropolis")
+            and integer("burn_in", 0) and integer("thin", 1) and integer("pilot_sweeps", 1)
+            and number("tau_energy") and number("tau_abs_m"))
+
+
 def pilot_task(plan: GenerationPlan, t: int, parts: str | os.PathLike) -> dict:
-    """:func:`pilot`, cached in ``parts/pilot-tTTTT.json`` (read back when present)."""
-    path = Path(parts) / f"pilot-t{t:04d}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    """:func:`pilot`, cached in ``parts/pilot-tTTTT.json`` (read back when present and
+    whole; a damaged one is recomputed, module docstring)."""
+    path = _pilot_path(parts, t)
+    info = _read_pilot(plan, t, parts)
+    if info is not None:
+        return info
     info = pilot(plan, t)
     write_json(path, info, sort_keys=True, indent=1)
     return info
@@ -128,6 +182,32 @@ def _segment_length(plan: GenerationPlan, n_chains: int, segment_spins: int) -> 
     return max(1, segment_spins // (n_chains * plan.L * plan.L))
 
 
+#: what every shard holds besides the sampler state (``state_*``)
+_SHARD_KEYS = frozenset({"spins", "energy", "magnetization", "sweep", "first_step",
+                         "next_step"})
+
+
+def _shard_steps(path: Path, plan: GenerationPlan, n_chains: int, first: int,
+                 steps: int) -> int | None:
+    """``next_step`` of a whole shard that starts at step ``first`` of a task of
+    ``n_chains`` chains and ``steps`` steps; ``None`` for a damaged or foreign one."""
+    try:  # our own handle: numpy leaves its own open when a zip fails to parse
+        with open(path, "rb") as fh, np.load(fh) as s:
+            if not _SHARD_KEYS <= set(s.files) or \
+                    not any(k.startswith("state_") for k in s.files):
+                return None
+            a = {k: s[k] for k in s.files}  # reading every array checks its checksum
+        lo, hi = int(a["first_step"]), int(a["next_step"])
+    except Exception:  # whatever a damaged zip or .npy (or a non-scalar step) raises
+        return None
+    n, L = hi - lo, plan.L
+    whole = (lo == first and first < hi <= steps and a["spins"].dtype == np.int8
+             and a["spins"].shape == (n, n_chains, L, L)
+             and a["energy"].shape == a["magnetization"].shape == (n, n_chains)
+             and a["sweep"].shape == (n,))
+    return hi if whole else None
+
+
 def _load_shards(parts: Path, t: int, b: int) -> list[Path]:
     found = sorted(Path(parts).glob(f"task-t{t:04d}-b{b:04d}-s*.npz"))
     # shards are written atomically, so a gap can only come from a removed file:
@@ -138,6 +218,43 @@ def _load_shards(parts: Path, t: int, b: int) -> list[Path]:
             break
         keep.append(p)
     return keep
+
+
+def valid_shards(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike
+                 ) -> tuple[list[Path], int]:
+    """The shards of task ``(t, b)`` that can be resumed from, and the sampling steps
+    they cover.  The first damaged or out-of-place shard is deleted with every shard of
+    the task after it (module docstring)."""
+    parts = Path(parts)
+    per_chain = plan.block_samples(b)
+    steps = int(per_chain.max())
+    keep, step = [], 0
+    for p in _load_shards(parts, t, b):
+        nxt = _shard_steps(p, plan, len(per_chain), step, steps)
+        if nxt is None:
+            break
+        keep.append(p)
+        step = nxt
+    for p in parts.glob(f"task-t{t:04d}-b{b:04d}-s*.npz"):
+        if p not in keep:
+            p.unlink(missing_ok=True)
+    return keep, step
+
+
+def check_parts(plan: GenerationPlan, parts: str | os.PathLike) -> int:
+    """Discard every damaged pilot result and shard in ``parts`` (module docstring);
+    returns the rows the remaining shards hold."""
+    rows = 0
+    for t in range(len(plan.temperatures)):
+        _read_pilot(plan, t, parts)
+        for b in range(plan.blocks):
+            rows += _rows_before(plan, b, valid_shards(plan, t, b, parts)[1])
+    return rows
+
+
+def _rows_before(plan: GenerationPlan, b: int, step: int) -> int:
+    """Rows block ``b`` has written once its chains have made ``step`` sampling steps."""
+    return int(np.sum(np.minimum(plan.block_samples(b), step)))
 
 
 def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.PathLike,
@@ -156,7 +273,7 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
     n_chains = len(per_chain)
     steps = int(per_chain.max())  # sampling steps of the block
     seg = _segment_length(plan, n_chains, segment_spins)
-    done = _load_shards(parts, t, b)
+    done, _ = valid_shards(plan, t, b, parts)
     sim = make_task_sampler(plan, info["algorithm"], plan.temperatures[t], n_chains,
                             plan.seed_for(2, t, b))
     start, burn_in = 0, info["burn_in"]
@@ -187,30 +304,33 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
 
 
 def task_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike):
-    """Rows of task (t, b) from its shards, in canonical order (step, then chain)."""
+    """Rows of task (t, b) from its shards, in canonical order (step, then chain).
+
+    A shard that cannot be read (damaged since the run checked it) raises a one-line
+    :class:`~isingvae.errors.InputError`; the next run discards and recomputes it.
+    """
     chains = np.arange(plan.block_chains(b).start, plan.block_chains(b).stop)
     per_chain = plan.block_samples(b)
     for p in _load_shards(Path(parts), t, b):
-        with np.load(p) as s:
-            steps = np.arange(int(s["first_step"]), int(s["next_step"]))
-            keep = steps[:, None] < per_chain[None, :]  # (steps, chains)
-            step_idx, chain_idx = np.nonzero(keep)
-            yield {
-                "spins": s["spins"][step_idx, chain_idx],
-                "energy": s["energy"][step_idx, chain_idx],
-                "magnetization": s["magnetization"][step_idx, chain_idx],
-                "sweep": s["sweep"][step_idx],
-                "chain": plan.chain_id(t, chains[chain_idx]),
-                "temperature": np.full(len(step_idx), plan.temperatures[t]),
-            }
+        try:
+            with open(p, "rb") as fh, np.load(fh) as s:
+                steps = np.arange(int(s["first_step"]), int(s["next_step"]))
+                keep = steps[:, None] < per_chain[None, :]  # (steps, chains)
+                step_idx, chain_idx = np.nonzero(keep)
+                rows = {
+                    "spins": s["spins"][step_idx, chain_idx],
+                    "energy": s["energy"][step_idx, chain_idx],
+                    "magnetization": s["magnetization"][step_idx, chain_idx],
+                    "sweep": s["sweep"][step_idx],
+                }
+        except Exception:  # whatever a damaged zip or .npy raises
+            raise InputError(f"{p} is damaged; run the same command again to recompute "
+                             "it") from None
+        rows["chain"] = plan.chain_id(t, chains[chain_idx])
+        rows["temperature"] = np.full(len(step_idx), plan.temperatures[t])
+        yield rows
 
 
 def count_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike) -> int:
-    """Rows task (t, b) has already written to its shards."""
-    per_chain = plan.block_samples(b)
-    done = _load_shards(Path(parts), t, b)
-    if not done:
-        return 0
-    with np.load(done[-1]) as last:
-        steps = int(last["next_step"])
-    return int(np.sum(np.minimum(per_chain, steps)))
+    """Rows task (t, b) has already written to its (whole) shards."""
+    return _rows_before(plan, b, valid_shards(plan, t, b, parts)[1])

@@ -10,8 +10,11 @@ The layout (documented for users in ``data/README.md``) is one file per lattice 
     /chain         (N,) int64     independent Markov chain id
 
 Every file is checked on opening (:func:`open_ising_file`): format name and version,
-the root attributes, the dtype and rank of every dataset, equal row counts, and
-``/spins`` of shape ``(N, L, L)``.  A file that fails names the problem in one line
+the root attributes, the dtype and rank of every dataset, equal row counts,
+``/spins`` of shape ``(N, L, L)``, and, for a file from ``isingvae generate``, its row
+count against its recorded plan (:func:`planned_rows`): a file flagged ``complete``
+must hold exactly that many rows, an unfinished one at most that many, so a ``complete``
+flag is never trusted alone.  A file that fails names the problem in one line
 (:class:`~isingvae.errors.InputError`); nothing trusts a file unchecked.  Writing is in
 :mod:`isingvae.storage.writer`.
 
@@ -50,6 +53,7 @@ __all__ = [
     "ROOT_ATTRS",
     "Header",
     "open_ising_file",
+    "planned_rows",
     "read_header",
 ]
 
@@ -78,12 +82,38 @@ def _attr(value):
     return value
 
 
-def open_ising_file(path: str | os.PathLike) -> h5py.File:
+def planned_rows(attrs) -> int | None:
+    """Rows the recorded plan of a generated file calls for (``samples_per_temperature``
+    times the number of ``temperatures``), or ``None`` for a file that records no plan
+    (no ``complete`` flag, as from ``isingvae sample``)."""
+    if not all(k in attrs for k in ("complete", "samples_per_temperature", "temperatures")):
+        return None
+    try:
+        return int(_attr(attrs["samples_per_temperature"])) * int(np.size(attrs["temperatures"]))
+    except (TypeError, ValueError):
+        return -1  # a plan that cannot be read matches no row count
+
+
+def _check_rows(attrs, n: int, path: Path) -> None:
+    expected = planned_rows(attrs)
+    if expected is None:
+        return
+    if bool(_attr(attrs["complete"])):
+        if n != expected:
+            raise InputError(f"{path} is marked complete but holds {n} rows where its plan "
+                             f"has {expected}; run the command that made it again")
+    elif n > expected:
+        raise InputError(f"{path} holds {n} rows, more than the {expected} of its plan")
+
+
+def open_ising_file(path: str | os.PathLike, *, check_rows: bool = True) -> h5py.File:
     """Open a configuration file read-only after checking it is one of ours and whole.
 
     Raises :class:`~isingvae.errors.InputError` (one line, naming the file) for a
     missing path, a file that is not HDF5, a truncated or corrupt file, a foreign
-    HDF5 file, or one whose datasets do not match the layout.
+    HDF5 file, one whose datasets do not match the layout, or (unless ``check_rows`` is
+    false, as when ``isingvae generate`` decides whether to redo a file) one whose row
+    count does not match its recorded plan (:func:`planned_rows`).
     """
     path = Path(path)
     if not path.exists():
@@ -97,6 +127,8 @@ def open_ising_file(path: str | os.PathLike) -> h5py.File:
         raise InputError(f"cannot read {path}: {hint} ({_short(exc)})") from None
     try:
         _check_layout(f, path)
+        if check_rows:
+            _check_rows(f.attrs, int(f["spins"].shape[0]), path)
     except InputError:
         f.close()
         raise
@@ -141,9 +173,9 @@ def _check_layout(f: h5py.File, path: Path) -> None:
         raise InputError(f"{path}: /spins has shape {f['spins'].shape}, expected (N, {L}, {L})")
 
 
-def read_header(path: str | os.PathLike) -> Header:
-    """Validate a file and return its :class:`Header`."""
-    with open_ising_file(path) as f:
+def read_header(path: str | os.PathLike, *, check_rows: bool = True) -> Header:
+    """Validate a file (:func:`open_ising_file`) and return its :class:`Header`."""
+    with open_ising_file(path, check_rows=check_rows) as f:
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
         return Header(
             path=Path(path), L=int(attrs["L"]), J=float(attrs["J"]), h=float(attrs["h"]),

@@ -1,19 +1,27 @@
 """Writing ``isingvae/ising2d`` files (layout in :mod:`isingvae.storage.format`).
 
-Files are never modified in place: :func:`write_ising_file` checks the columns, writes
-the whole file to a temporary name beside the target and renames it over the target
-only once it is complete and on disk (:func:`isingvae._atomic.atomic_file`, the
-package's one atomic-write rule), so a reader, or a process killed at any moment, sees
-either the old file or the new one, never a torn one.
+Files are never modified in place: :func:`write_ising_file` checks the columns, builds
+the whole file in memory (HDF5 on an :class:`io.BytesIO`) and hands the bytes to
+:func:`isingvae._atomic.write_bytes`, the package's one atomic-write rule: a temporary
+name beside the target, renamed over it only once complete and on disk.  A reader, or
+a process killed at any moment, sees either the old file or the new one, never a torn
+one.  HDF5 itself never touches the disk, so a full disk is refused before a byte is
+written (one line, :class:`~isingvae.errors.InputError`) instead of an HDF5 error
+cascade that can end the interpreter.
 
 ``/spins`` is stored in chunks of :data:`CHUNK_CONFIGS` configurations, gzip level 4
 with byte shuffle by default: measured in ``data/README.md``, it writes 4.6 times slower
 than no compression, still far faster than the Monte Carlo that feeds it, for files 10
-times smaller (2.5 times smaller than lzf), and every HDF5 reader can open it.
+times smaller (2.5 times smaller than lzf), and every HDF5 reader can open it.  Where a
+configuration is large, a chunk holds fewer of them, so that no chunk of ``/spins``
+exceeds :data:`CHUNK_BYTES` (HDF5 refuses chunks of 4 GiB or more); beyond that size a
+chunk is a band of rows of one configuration.  Chunking changes how the bytes are laid
+out, never the values read back.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -22,14 +30,29 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from isingvae._atomic import atomic_file
+from isingvae._atomic import check_writable, write_bytes
 from isingvae._version import __version__
 from isingvae.storage.format import DATASETS, FORMAT, FORMAT_VERSION
 
 #: configurations per HDF5 chunk of /spins (about 0.4 MB at L = 40)
 CHUNK_CONFIGS = 256
+#: most bytes in one chunk of /spins (CHUNK_CONFIGS configurations up to L = 128)
+CHUNK_BYTES = 4 * 2**20
 
-__all__ = ["CHUNK_CONFIGS", "write_ising_file"]
+__all__ = ["CHUNK_BYTES", "CHUNK_CONFIGS", "spins_chunk", "write_ising_file"]
+
+
+def spins_chunk(n: int, L: int) -> tuple[int, int, int]:
+    """Chunk shape of ``/spins`` for ``n`` configurations of ``L x L``: up to
+    :data:`CHUNK_CONFIGS` whole configurations and at most :data:`CHUNK_BYTES`.
+
+    >>> spins_chunk(10_000, 40), spins_chunk(10_000, 256), spins_chunk(3, 4096)
+    ((256, 40, 40), (64, 256, 256), (1, 1024, 4096))
+    """
+    per_config = L * L
+    if per_config <= CHUNK_BYTES:
+        return (max(1, min(n, CHUNK_CONFIGS, CHUNK_BYTES // per_config)), L, L)
+    return (1, max(1, min(L, CHUNK_BYTES // L)), L)
 
 
 def _encode_attr(value):
@@ -63,26 +86,31 @@ def write_ising_file(
     extra: Mapping[str, np.ndarray] | None = None,
     compression: str | None = "gzip",
 ) -> Path:
-    """Write a whole configuration file atomically (:func:`isingvae._atomic.atomic_file`).
+    """Write a whole configuration file atomically (module docstring).
 
     ``attrs`` adds root attributes (lists of numbers become arrays, other containers
     JSON strings); ``extra`` adds datasets of N rows (or any shape, under their name).
     ``compression`` is ``"gzip"`` (level 4, with byte shuffle), ``"lzf"`` or ``None``.
-    The target is replaced only once the new file is complete and on disk.
+    The target is replaced only once the new file is complete and on disk; a disk
+    without room for it raises :class:`~isingvae.errors.InputError` and leaves the
+    target as it was.
     """
+    check_writable(path)  # a missing or read-only directory fails before any work
     spins = np.asarray(spins)
     n = spins.shape[0]
     if spins.dtype != np.int8 or spins.shape[1:] != (L, L):
         raise ValueError(f"spins must be int8 of shape (N, {L}, {L}), got {spins.dtype} "
                          f"{spins.shape}")
-    if n and np.any(np.abs(spins) != 1):
+    step = max(1, 2**24 // max(1, L * L))  # checked in blocks: no copy of every spin
+    if any(np.any((b != 1) & (b != -1)) for b in (spins[i:i + step] for i in range(0, n, step))):
         raise ValueError("spins must all be +1 or -1")
     columns = {"temperature": temperature, "energy": energy, "magnetization": magnetization,
                "chain": chain}
     for name, values in columns.items():
         if np.shape(values) != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {np.shape(values)}")
-    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "L": int(L),
                         "J": float(J), "h": float(h), "seed": int(seed),
                         "algorithm": str(algorithm), "package_version": __version__})
@@ -90,8 +118,8 @@ def write_ising_file(
             f.attrs[key] = _encode_attr(value)
         comp = {"gzip": {"compression": "gzip", "compression_opts": 4, "shuffle": True},
                 "lzf": {"compression": "lzf", "shuffle": True}, None: {}}[compression]
-        chunk = (max(1, min(n, CHUNK_CONFIGS)), L, L)
-        f.create_dataset("spins", data=spins, chunks=chunk, maxshape=(None, L, L), **comp)
+        f.create_dataset("spins", data=spins, chunks=spins_chunk(n, L), maxshape=(None, L, L),
+                         **comp)
         for name, values in columns.items():
             dtype = DATASETS[name][0]
             f.create_dataset(name, data=np.asarray(values, dtype=dtype),
@@ -99,4 +127,8 @@ def write_ising_file(
                              maxshape=(None,), **comp)
         for name, values in (extra or {}).items():
             f.create_dataset(name, data=np.asarray(values))
-    return Path(path)
+    data = image.getbuffer()
+    try:
+        return write_bytes(path, data)
+    finally:
+        data.release()

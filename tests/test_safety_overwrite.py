@@ -1,0 +1,101 @@
+"""Hostile input, class 1 of issue #16: nothing a user made is ever overwritten.
+
+A command that writes refuses to replace a file it did not make for the same purpose
+with the same settings, unless ``--force``: exit status 2, one line naming the file and
+``--force``, the file byte-identical, nothing left beside it.
+
+``generate``'s cases are the functions named ``test_generate_*``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from _safety_helpers import assert_refused, cli, snapshot, unchanged
+
+from isingvae import storage
+from isingvae.generation import GenerationPlan, generate
+
+ARGS = ["generate", "--L", "8", "--temperatures", "2.5", "--samples", "16", "--seed", "1",
+        "--algorithm", "metropolis", "--quiet"]
+
+
+def _text(path: Path) -> None:
+    path.write_text("my notes, not data\n")
+
+
+def _foreign_hdf5(path: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f["measurements"] = np.arange(10.0)
+        f.attrs["instrument"] = "mine"
+
+
+def _truncated_isingvae(path: Path) -> None:
+    _sampled(path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def _sampled(path: Path) -> None:
+    # the layout and provenance of a file from `isingvae sample RUN --out FILE` (made here
+    # without training a model: same writer, algorithm "vae", a `made_by` record)
+    n = 6
+    spins = np.where(np.random.default_rng(0).random((n, 8, 8)) < 0.5, 1, -1).astype(np.int8)
+    made_by = json.dumps({"command": "sample", "run_dir": "/runs/vae8", "n": n, "seed": 0,
+                          "model_sha256": "0" * 64, "temperature": None}, sort_keys=True)
+    storage.write_ising_file(path, L=8, J=1.0, h=0.0, seed=0, algorithm="vae", spins=spins,
+                             temperature=np.full(n, np.nan), energy=np.zeros(n),
+                             magnetization=spins.mean(axis=(1, 2)), chain=np.arange(n),
+                             attrs={"made_by": made_by})
+
+
+def _other_settings(path: Path) -> None:
+    generate(GenerationPlan(L=8, temperatures=(2.5,), samples=16, chains=16, seed=2,
+                            algorithm="metropolis"), path, progress=False)
+
+
+def _other_settings_unfinished(path: Path) -> None:
+    # a data file of other settings whose run stopped half-way (its .parts is gone)
+    _other_settings(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["complete"] = False
+
+
+KINDS = {"text": (_text, "not a readable isingvae file"),
+         "foreign-hdf5": (_foreign_hdf5, "not a readable isingvae file"),
+         "truncated-isingvae": (_truncated_isingvae, "not a readable isingvae file"),
+         "made-by-sample": (_sampled, "did not make"),
+         "other-settings": (_other_settings, "seed: 2 -> 1"),
+         "other-settings-unfinished": (_other_settings_unfinished, "seed: 2 -> 1")}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_generate_never_overwrites_a_file_it_did_not_make(kind, tmp_path, capsys):
+    out = tmp_path / "x.h5"
+    make, needle = KINDS[kind]
+    make(out)
+    before = snapshot(tmp_path)
+    assert_refused(cli([*ARGS, "--out", out], capsys), str(out), "--force", needle)
+    assert unchanged(before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5"]  # no .parts, no lock
+
+
+def test_generate_refuses_a_directory_as_output(tmp_path, capsys):
+    out = tmp_path / "x.h5"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine\n")
+    before = snapshot(tmp_path)
+    assert_refused(cli([*ARGS, "--out", out], capsys), "directory")
+    assert_refused(cli([*ARGS, "--out", out, "--force"], capsys), "directory")
+    assert unchanged(before) and sorted(p.name for p in tmp_path.iterdir()) == ["x.h5"]
+
+
+def test_generate_force_replaces_a_file_of_other_settings(tmp_path, capsys):
+    out = tmp_path / "x.h5"
+    _other_settings(out)
+    assert cli([*ARGS, "--out", out, "--force"], capsys)[0] == 0
+    header = storage.read_header(out)
+    assert header.seed == 1 and header.attrs["complete"] and header.n == 16
