@@ -6,6 +6,13 @@ new one, never a torn one.  Every writer in the package (HDF5 configuration file
 generation shards and plans, run directories, reports, figures) goes through
 :func:`atomic_file`; there is no second rule.
 
+A full disk is an input problem, not a crash: a write that fails for lack of space
+(``ENOSPC``, ``EDQUOT``) raises :class:`~isingvae.errors.InputError` naming the target and
+the free space, the temporary file is removed and the target is left as it was.  Where
+the size is known in advance, :func:`require_space` refuses before anything is written,
+and :func:`write_bytes` (the way HDF5 files are written: built in memory, then written
+with plain file I/O, so that HDF5 itself never meets a full disk) does so on its own.
+
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> write_text(folder / "note.txt", "hello\\n").read_text()
@@ -18,8 +25,10 @@ generation shards and plans, run directories, reports, figures) goes through
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +36,8 @@ from pathlib import Path
 
 from isingvae.errors import InputError
 
-__all__ = ["atomic_file", "atomic_path", "check_writable", "write_json", "write_text"]
+__all__ = ["atomic_file", "atomic_path", "check_writable", "free_bytes", "require_space",
+           "write_bytes", "write_json", "write_text"]
 
 
 def check_writable(target: str | os.PathLike) -> Path:
@@ -56,18 +66,58 @@ def atomic_path(target: str | os.PathLike) -> tuple[Path, Path]:
     return target, Path(tmp)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Bytes free for this user on the file system that holds ``path`` (a directory, or
+    the directory of a file)."""
+    path = Path(path)
+    directory = path if path.is_dir() else (path.parent if str(path.parent) else Path("."))
+    return shutil.disk_usage(directory).free
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def require_space(target: str | os.PathLike, nbytes: int) -> None:
+    """Refuse (:class:`InputError`) to write ``nbytes`` next to ``target`` when its file
+    system has less than that free, plus a margin of 1 MB."""
+    free = free_bytes(target)
+    if nbytes + 2**20 > free:
+        raise InputError(f"cannot write {target}: it needs about {_mb(nbytes)} (and 1 MB to "
+                         f"spare) and only {_mb(free)} are free there; free some space or "
+                         f"choose another place")
+
+
 @contextmanager
 def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on a clean exit it is flushed to disk and renamed
-    over ``target``, on an exception it is removed and ``target`` is left as it was."""
+    over ``target``, on an exception it is removed and ``target`` is left as it was (a
+    full disk becomes an :class:`InputError`, module docstring)."""
     target, tmp = atomic_path(target)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {target}: the disk is full ({_mb(free_bytes(target))} "
+                         f"free there); free some space and run the command again") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Replace ``path`` by ``data`` atomically, after checking that they fit."""
+    require_space(check_writable(path), len(data))
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -5,19 +5,22 @@ Each raises :class:`InputError` naming the value; this module imports only numpy
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 from isingvae.errors import InputError
 
 
-def lattice_size(L):
-    """An even integer ``L >= 4`` (the checkerboard needs an even torus)."""
+def lattice_size(L, name: str = "L"):
+    """An even integer ``L >= 4`` (the checkerboard needs an even torus); ``name`` says
+    whose size it is in the message."""
     if isinstance(L, bool) or not isinstance(L, numbers.Integral):
-        raise InputError(f"L must be an even integer >= 4, got {L!r}")
+        raise InputError(f"{name} must be an even integer >= 4, got {L!r}")
     L = int(L)
     if L < 4 or L % 2:
-        raise InputError(f"L must be an even integer >= 4 (odd L breaks the checkerboard), got {L}")
+        raise InputError(f"{name} must be an even integer >= 4 (odd L breaks the "
+                         f"checkerboard), got {L}")
     return L
 
 
@@ -35,17 +38,24 @@ def temperatures(T):
     return t
 
 
-def count(name, value, lo=1):
-    """An integer ``>= lo``."""
+def count(name, value, lo=1, hi=None):
+    """An integer ``>= lo`` (and ``<= hi`` when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
         raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise InputError(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
     return int(value)
 
 
-def seed(value):
-    """A non-negative integer seed, as :class:`numpy.random.SeedSequence` accepts."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise InputError(f"seed must be a non-negative integer, got {value!r}")
+#: seeds must fit the int64 that HDF5 attributes and TensorFlow's stateless ops hold
+MAX_SEED = 2**63 - 1
+
+
+def seed(value, name: str = "seed"):
+    """A seed: an integer from 0 to :data:`MAX_SEED` (2^63 - 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
+            not 0 <= value <= MAX_SEED:
+        raise InputError(f"{name} must be an integer from 0 to 2^63 - 1, got {value!r}")
     return int(value)
 
 
@@ -78,3 +88,21 @@ def columns(value, expected: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] < 2:
         raise InputError(f"{expected}, got {np.shape(value)}")
     return a
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (0 when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def fits_in_memory(what: str, nbytes: float) -> None:
+    """Refuse work that would hold ``nbytes`` in memory at once when that exceeds half of
+    the machine's physical memory; ``what`` names the values responsible
+    (``"--n 10000000 at L = 64"``)."""
+    limit = physical_memory() // 2
+    if limit and nbytes > limit:
+        raise InputError(f"{what} needs about {nbytes / 2**30:.3g} GiB of memory at once; "
+                         f"this machine allows {limit / 2**30:.3g} GiB (half its memory)")

@@ -12,6 +12,8 @@ label and spoils the unsupervised estimates.  The output folder holds
   T_c estimate against Onsager's, the latent-magnetization correlation, the classifier's
   accuracy, the physics of generated configurations) with the figures embedded;
 - ``report.json`` and the PNG figures of ``isingvae analyze``;
+- ``run.json``: the plan, written first (a folder that holds anything else, or another
+  plan, is refused unless ``--force``);
 - ``timings.json``: wall time of every step (``seconds`` in this call; ``seconds_to_make``
   when the step did its work, kept from an earlier call for a reused step);
 - ``work/``: the data files (``work/data/L16.h5``) and run directories
@@ -36,9 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from isingvae._atomic import write_text
+from isingvae._locks import exclusive
 from isingvae.errors import InputError
 
 __all__ = ["DEFAULT", "QUICK", "RunPlan", "run"]
+
+#: the job's plan, written first, so that a folder says whose it is
+RUN_RECORD = "run.json"
 
 
 @dataclass(frozen=True)
@@ -114,16 +120,49 @@ def _head_estimator(head_models: dict[int, object]):
     return estimator
 
 
+def _claim(out: Path, plan: RunPlan, force: bool) -> None:
+    """Refuse a folder that holds anything but this job (its plan recorded in
+    ``run.json``, or, for folders made before that file existed, in ``timings.json``),
+    unless ``force``; then record the plan."""
+    if out.is_dir() and any(out.iterdir()) and not force:
+        prior = None
+        for name in (RUN_RECORD, "timings.json"):
+            try:
+                prior = json.loads((out / name).read_text())["plan"]
+                break
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        if prior is None:
+            raise InputError(f"{out} holds files that 'isingvae run' did not write; choose "
+                             f"another --out, or pass --force to write there anyway")
+        if prior != json.loads(json.dumps(plan.to_json())):     # as it reads back
+            raise InputError(f"{out} holds a job with another plan; choose another --out, or "
+                             f"pass --force to replace its steps")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / RUN_RECORD, json.dumps({"plan": plan.to_json()}, indent=2) + "\n")
+
+
 def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
-        quiet: bool = False) -> dict:
-    """Run the whole job into ``out`` (module docstring); return the timings and report."""
+        quiet: bool = False, force: bool = False) -> dict:
+    """Run the whole job into ``out`` (module docstring); return the timings and report.
+
+    ``out`` must be new, empty or hold this same job (whose finished steps are reused);
+    anything else is refused unless ``force``, which also lets the steps replace data
+    files and run directories made with other settings.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory; choose another --out")
+    with exclusive(out):
+        _claim(out, plan, force)
+        return _run(out, plan, quiet, force)
+
+
+def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
     from isingvae.evaluation import evaluate, head_metrics
     from isingvae.generation import GenerationPlan, generate
     from isingvae.training import RunDir, TrainConfig, train
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory; choose another --out")
     base = {"epochs": plan.epochs, "seed": plan.seed, **plan.train}
     config = TrainConfig(**base)
     head_config = None if plan.head is None else TrainConfig(**{**base, **plan.head})
@@ -141,7 +180,8 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         return result
 
     def train_step(name: str, path: Path, run_dir: Path, cfg) -> None:
-        res = step(name, lambda: train(path, run_dir, cfg, verbose=0 if quiet else 2))
+        res = step(name, lambda: train(path, run_dir, cfg, force=force,
+                                       verbose=0 if quiet else 2))
         if res is not None and res.already_complete:
             timings[-1]["reused"] = True
 
@@ -151,7 +191,7 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         gen = GenerationPlan(L=L, temperatures=tuple(plan.temperatures),
                              samples=plan.samples, chains=plan.chains, seed=plan.seed + L)
         res = step(f"generate L={L}", lambda g=gen, p=path: generate(
-            g, p, progress=False if quiet else None))
+            g, p, force=force, progress=False if quiet else None))
         if res is not None and res.already_complete:
             timings[-1]["reused"] = True
         data_files.append(path)
@@ -178,7 +218,7 @@ def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
 
     report = step("analyze", lambda: analyze(
         run_dirs, data_files, out, samples=plan.analysis_samples, bootstrap=plan.bootstrap,
-        seed=plan.seed, progress=False if quiet else None,
+        seed=plan.seed, progress=False if quiet else None, force=True,   # the folder is ours
         estimators=[_head_estimator(head_models)] if head_models else ()))
     evaluations = [RunDir(r).evaluation() for r in run_dirs]
     for t in timings:

@@ -26,3 +26,18 @@ def generic():
 @pytest.fixture(scope="module")
 def tf():
     return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``(data file, run directory)``: a 4 x 4 file of exact samples at two temperatures
+    and a tiny VAE trained on it for one epoch.  Tests that change the run copy it."""
+    pytest.importorskip("tensorflow")
+    from isingvae.training import TrainConfig, train
+    from tests._vae_helpers import exact_iid_file
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = exact_iid_file(root / "l4.h5", 4, [2.0, 3.0], 512, 3)
+    train(data, root / "run", TrainConfig(epochs=1, filters=(4,), units=(8,), latent_dim=2,
+                                           batch_size=64), verbose=0)
+    return data, root / "run"

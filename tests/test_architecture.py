@@ -11,13 +11,14 @@ PACKAGE = ROOT / "isingvae"
 
 #: layer of each top-level module or subpackage; imports go to the same layer or below
 LAYERS = {
-    "errors": 0, "_validate": 0, "_atomic": 0, "random": 0, "progress": 0, "_version": 0,
+    "errors": 0, "_validate": 0, "_atomic": 0, "_locks": 0, "random": 0, "progress": 0,
+    "_version": 0,
     "lattice": 0, "exact": 0, "stats": 0,
     "mc": 1, "storage": 2, "generation": 3, "data": 4, "models": 5, "training": 6,
     "evaluation": 7, "analysis": 8, "pipeline": 9, "cli": 10, "__main__": 11,
 }
 #: parts of the package that never touch TensorFlow or Keras, not even when called
-NO_TENSORFLOW = ("exact", "lattice", "stats", "mc", "storage", "generation", "random",
+NO_TENSORFLOW = ("exact", "lattice", "stats", "mc", "storage", "generation", "random", "_locks",
                  "_atomic", "_validate", "progress")
 
 

@@ -94,3 +94,39 @@ def test_generate_non_numbers_are_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sixteen" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the learning side
+
+
+def test_every_command_takes_the_same_seeds(tmp_path, tiny_run, capsys):
+    """One validator per kind of value: a seed is an integer from 0 to 2^63 - 1 for every
+    command (evaluate used to accept -1, which sample refused)."""
+    data, run = tiny_run
+    for bad in (-1, 2**63):
+        for argv in (["evaluate", run, "--iw-samples", 2, "--seed", bad],
+                     ["sample", run, "--n", 5, "--out", tmp_path / "s.h5", "--seed", bad],
+                     ["analyze", run, "--data", data, "--out", tmp_path / "r", "--seed", bad],
+                     ["train", data, "--out", tmp_path / "t", "--seed", bad]):
+            assert_refused(cli(argv, capsys), "from 0 to 2^63 - 1", str(bad))
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_refuses_what_generate_refuses(tmp_path, capsys):
+    """A file of odd L (which generate would never make) and a warm-up of 10^12 epochs."""
+    import numpy as np
+
+    from isingvae import lattice
+    from isingvae.storage import write_ising_file
+
+    rng = np.random.default_rng(0)
+    s = rng.choice(np.array([-1, 1], np.int8), size=(400, 3, 3))
+    odd = write_ising_file(tmp_path / "odd.h5", L=3, J=1.0, h=0.0, seed=0,
+                           algorithm="metropolis", spins=s,
+                           temperature=np.repeat([2.0, 3.0], 200),
+                           energy=lattice.energy(s), magnetization=lattice.magnetization(s),
+                           chain=np.arange(400))
+    assert_refused(cli(["train", odd, "--out", tmp_path / "r"], capsys), "odd.h5", "got 3")
+    assert_refused(cli(["train", odd, "--out", tmp_path / "r", "--kl-warmup", 10**12],
+                       capsys), "--kl-warmup")
+    assert not (tmp_path / "r").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -217,3 +218,63 @@ def test_generate_two_identical_commands_race_many_delays(tmp_path, delay, race_
         _race(tmp_path, delay, race_reference)
         for p in tmp_path.iterdir():
             p.unlink()
+
+
+# ------------------------------------------------------------------ the learning side
+
+_HOLD = """
+import sys, time
+from isingvae._locks import exclusive
+with exclusive(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def holder():
+    """Start a process that holds the write lock of a path; kill it at the end."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def hold(path):
+        p = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE,
+                             text=True)
+        assert p.stdout.readline().strip() == "held"
+        procs.append(p)
+        return p
+
+    yield hold
+    for p in procs:
+        release(p)
+
+
+def release(p):
+    p.kill()
+    p.wait()
+    p.stdout.close()
+
+
+def test_a_second_writer_is_refused_naming_the_first(tmp_path, tiny_run, capsys, holder):
+    data, run = tiny_run
+    copy = shutil.copytree(run, tmp_path / "run")
+    cases = [
+        (copy, ["evaluate", copy, "--iw-samples", 2, "--quiet"]),
+        (tmp_path / "new", ["train", data, "--out", tmp_path / "new", "--epochs", 1,
+                            "--quiet"]),
+        (tmp_path / "s.h5", ["sample", copy, "--n", 5, "--out", tmp_path / "s.h5"]),
+        (tmp_path / "report", ["analyze", copy, "--data", data, "--out", tmp_path / "report",
+                               "--samples", 0]),
+        (tmp_path / "job", ["run", "--quick", "--quiet", "--out", tmp_path / "job"]),
+    ]
+    before = snapshot(copy)
+    for target, argv in cases:
+        p = holder(target)
+        assert_refused(cli(argv, capsys), str(target), f"pid {p.pid}")
+        release(p)
+    assert unchanged(before)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "s.h5").exists()
+    # a killed holder leaves no lock behind that blocks the next writer
+    assert cli(["sample", copy, "--n", 5, "--out", tmp_path / "s.h5"], capsys)[0] == 0

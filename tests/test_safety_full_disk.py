@@ -198,3 +198,60 @@ def test_write_ising_file_on_a_512k_disk_is_one_error(tmp_path):
                                      chain=np.arange(n))
         assert "\n" not in str(info.value)
         assert list(disk.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the learning side
+
+def _isingvae(*argv, cwd=None):
+    """The command in a child process: a crash there cannot take the test with it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "isingvae", *map(str, argv)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
+
+
+def _one_line_exit_2(res, needle):
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    lines = [x for x in res.stderr.splitlines() if x.startswith("isingvae ")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.stderr, \
+        res.stderr[-2000:]
+
+
+def test_train_sample_and_analyze_on_a_full_disk_fail_in_one_line(tmp_path, tiny_run):
+    data, run = tiny_run
+    with small_disk(tmp_path, "700k") as disk:
+        res = _isingvae("train", data, "--out", disk / "run", "--epochs", 1, "--quiet",
+                        "--filters", "16,32", "--units", "128")
+        _one_line_exit_2(res, "free")
+        fill(disk, 50_000)
+        res = _isingvae("sample", run, "--n", 20000, "--out", disk / "s.h5")
+        _one_line_exit_2(res, "s.h5")
+        assert not (disk / "s.h5").exists()
+        assert [p.name for p in disk.iterdir() if p.name != "ballast"] == ["run"]
+
+
+def test_a_full_disk_is_one_line_without_root_too(tmp_path, tiny_run, capsys, monkeypatch):
+    """The same refusals where no tmpfs can be mounted: the free space is made to look
+    short, and a write is made to fail as a full disk does."""
+    import errno
+
+    from isingvae import _atomic
+
+    _, run = tiny_run
+    monkeypatch.setattr(_atomic, "free_bytes", lambda path: 1000)
+    assert_refused(cli(["sample", run, "--n", 50, "--out", tmp_path / "s.h5"], capsys),
+                   "s.h5", "free")
+    assert not (tmp_path / "s.h5").exists()
+    monkeypatch.undo()
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    monkeypatch.setattr(Path, "write_text", full)
+    assert_refused(cli(["evaluate", copy, "--iw-samples", 2, "--quiet"], capsys),
+                   "evaluation.json", "disk is full")
+    assert not (copy / "evaluation.json").exists()
+    assert not [p for p in copy.iterdir() if p.name.endswith(".tmp")]

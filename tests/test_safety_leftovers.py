@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,51 @@ def test_generate_a_replaced_output_resumes_without_force(before, tmp_path, caps
     assert cli([*ARGS, "--out", out], capsys)[0] == 0
     header = storage.read_header(out)
     assert header.seed == 1 and header.attrs["complete"] and header.n == 16
+
+
+# ------------------------------------------------------------------ the learning side
+
+
+def test_messages_name_the_real_problem_and_a_fix_that_exists(tmp_path, tiny_run, capsys):
+    _, run = tiny_run
+    # a truncated model is not "File not found"
+    copy = shutil.copytree(run, tmp_path / "run")
+    (copy / "model.keras").write_bytes((run / "model.keras").read_bytes()[:3000])
+    code, _, err = cli(["sample", copy, "--n", 5, "--out", tmp_path / "s.h5"], capsys)
+    assert_refused((code, "", err), "truncated or damaged", "isingvae train")
+    assert "not found" not in err.lower()
+    # a file with no rows is said to have none (not "an empty train split")
+    import numpy as np
+
+    from isingvae.storage import write_ising_file
+
+    empty = write_ising_file(tmp_path / "empty.h5", L=4, J=1.0, h=0.0, seed=0,
+                             algorithm="metropolis", spins=np.zeros((0, 4, 4), np.int8),
+                             temperature=np.zeros(0), energy=np.zeros(0),
+                             magnetization=np.zeros(0), chain=np.zeros(0, np.int64))
+    assert_refused(cli(["evaluate", run, "--data", empty], capsys), "holds no configurations")
+    # run's messages suggest --force, and run has it
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "x.txt").write_text("x")
+    code, _, err = cli(["run", "--quick", "--out", job], capsys)
+    assert_refused((code, "", err), "--force")
+    with pytest.raises(SystemExit):
+        cli(["run", "--help"], capsys)
+    assert "--force" in capsys.readouterr().out
+
+
+def test_a_failed_command_leaves_nothing_that_blocks_the_next(tmp_path, tiny_run, capsys):
+    data, run = tiny_run
+    # an analysis interrupted before its report was written leaves a folder that the same
+    # analysis takes over without --force
+    argv = ["analyze", run, "--data", data, "--out", tmp_path / "report", "--samples", 0,
+            "--bootstrap", 5, "--quiet"]
+    assert cli(argv, capsys)[0] == 0
+    (tmp_path / "report" / "report.json").unlink()          # as if killed before the end
+    assert cli(argv, capsys)[0] == 0
+    assert (tmp_path / "report" / "report.json").exists()
+    # a refused train leaves no run directory behind
+    assert_refused(cli(["train", data, "--out", tmp_path / "t", "--epochs", 0], capsys),
+                   "--epochs")
+    assert not (tmp_path / "t").exists()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from _safety_helpers import assert_refused, cli
+from _safety_helpers import assert_refused, cli, snapshot, unchanged
 
 from isingvae import _validate, storage
 from isingvae.errors import InputError
@@ -124,3 +124,36 @@ def test_storage_example_data_chunks_are_what_the_writer_makes():
     example = Path(__file__).resolve().parent.parent / "data" / "ising_L16.h5"
     with h5py.File(example) as f:
         assert f["spins"].chunks == spins_chunk(f["spins"].shape[0], 16)
+
+
+# ------------------------------------------------------------------ the learning side
+
+HUGE = 10**30
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["sample", "{run}", "--n", 10**13, "--out", "{tmp}/s.h5"], "--n 10000000000000"),
+    (["sample", "{run}", "--n", 5, "--seed", 2**64, "--out", "{tmp}/s.h5"], "seed"),
+    (["evaluate", "{run}", "--iw-samples", 2**21], "--iw-samples"),
+    (["evaluate", "{run}", "--seed", 2**63], "seed"),
+    (["analyze", "{run}", "--data", "{data}", "--samples", 10**13, "--out", "{tmp}/r"],
+     "--samples"),
+    (["analyze", "{run}", "--data", "{data}", "--bootstrap", HUGE, "--out", "{tmp}/r"],
+     "--bootstrap"),
+    (["train", "{data}", "--out", "{tmp}/t", "--latent-dim", 10**9], "--latent-dim"),
+    (["train", "{data}", "--out", "{tmp}/t", "--epochs", 10**12], "--epochs"),
+    (["train", "{data}", "--out", "{tmp}/t", "--kl-warmup", 10**12], "--kl-warmup"),
+    (["train", "{data}", "--out", "{tmp}/t", "--seed", 2**64], "--seed"),
+    (["train", "{data}", "--out", "{tmp}/t", "--batch-size", HUGE], "--batch-size"),
+    (["train", "{data}", "--out", "{tmp}/t", "--filters", "60000,60000"], "memory"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_values_beyond_what_the_machine_holds_are_refused_up_front(tmp_path, tiny_run, capsys,
+                                                                   argv, needle):
+    data, run = tiny_run
+    names = {"{run}": str(run), "{data}": str(data), "{tmp}": str(tmp_path)}
+    for key, value in names.items():
+        argv = [a.replace(key, value) if isinstance(a, str) else a for a in argv]
+    before = snapshot(run, data)
+    assert_refused(cli(argv, capsys), needle)
+    assert unchanged(before)
+    assert not [p for p in tmp_path.iterdir()]          # nothing written

@@ -10,6 +10,7 @@ with the same settings, unless ``--force``: exit status 2, one line naming the f
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -99,3 +100,51 @@ def test_generate_force_replaces_a_file_of_other_settings(tmp_path, capsys):
     assert cli([*ARGS, "--out", out, "--force"], capsys)[0] == 0
     header = storage.read_header(out)
     assert header.seed == 1 and header.attrs["complete"] and header.n == 16
+
+
+# ------------------------------------------------------------------ the learning side
+
+
+def test_sample_never_replaces_a_file_it_did_not_make(tmp_path, tiny_run, capsys):
+    data, run = tiny_run
+    precious = tmp_path / "precious.h5"
+    shutil.copyfile(data, precious)                    # hours of Monte Carlo, say
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    before = snapshot(precious, notes)
+    for target in (precious, notes):
+        assert_refused(cli(["sample", run, "--n", 10, "--out", target], capsys),
+                       str(target), "--force")
+    assert unchanged(before)
+    # a file this very command made is left as it is; another seed is another output
+    out = tmp_path / "s.h5"
+    assert cli(["sample", run, "--n", 10, "--out", out, "--seed", 1], capsys)[0] == 0
+    made = snapshot(out)
+    assert cli(["sample", run, "--n", 10, "--out", out, "--seed", 1], capsys)[0] == 0
+    assert unchanged(made)
+    assert_refused(cli(["sample", run, "--n", 10, "--out", out, "--seed", 2], capsys),
+                   "not made by this command")
+    assert unchanged(made)
+    # --force replaces
+    assert cli(["sample", run, "--n", 10, "--out", precious, "--force"], capsys)[0] == 0
+    assert not unchanged(before)
+
+
+def test_analyze_and_run_never_write_into_a_folder_of_other_files(tmp_path, tiny_run,
+                                                                   capsys):
+    data, run = tiny_run
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "README.md").write_text("my notes")
+    before = snapshot(folder)
+    base = ["analyze", run, "--data", data, "--samples", 0, "--bootstrap", 5, "--quiet"]
+    assert_refused(cli([*base, "--out", folder], capsys), "did not write", "--force")
+    assert_refused(cli(["run", "--quick", "--quiet", "--out", folder], capsys),
+                   "did not write", "--force")
+    assert unchanged(before)
+    # analyze's own folder: the same analysis again is fine, another one is refused
+    report = tmp_path / "report"
+    assert cli([*base, "--out", report], capsys)[0] == 0
+    assert cli([*base, "--out", report], capsys)[0] == 0
+    assert_refused(cli([*base, "--out", report, "--seed", 9], capsys), "other runs or settings")
+    assert cli([*base, "--out", report, "--seed", 9, "--force"], capsys)[0] == 0

@@ -124,6 +124,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, l4_file, monke
         training.train(l4_file, tmp_path / "cut", cfg, verbose=0)
     cut = tmp_path / "cut"
     assert (cut / "backup").is_dir() and not (cut / "model.keras").exists()
+    # the files AtomicBackup writes under Keras's names, which resume reads
+    assert {p.name for p in (cut / "backup").iterdir()} >= {"latest.weights.h5",
+                                                           "training_metadata.json"}
     monkeypatch.setattr(module, "callbacks", original)
     res = training.train(l4_file, tmp_path / "cut", cfg, verbose=0)
     assert res.resumed_from == 2 and res.epochs_run == 1

@@ -26,7 +26,8 @@ def generated_physics(pair, settings: dict, out) -> tuple[dict, list[str], list[
 
     seed, boot, n = settings["seed"], settings["bootstrap"], settings["samples"]
     ds = pair.dataset
-    path = sample(pair.run_dir, n, out / f"samples_{pair.tag}.h5", seed=seed)
+    # the report folder is analyze's own (checked before): its sample files may go
+    path = sample(pair.run_dir, n, out / f"samples_{pair.tag}.h5", seed=seed, force=True)
     gen = IsingDataset(path)
     ref, note = reference_rows(pair)
     cols = ("spins", "temperature", "energy", "magnetization", "chain")

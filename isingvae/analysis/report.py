@@ -37,6 +37,7 @@ crosses 1/2 (:mod:`isingvae.analysis.supervised`: ``vib-phase-crossing``,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -47,6 +48,7 @@ import numpy as np
 
 from isingvae import _atomic, exact
 from isingvae import _validate as _v
+from isingvae._locks import exclusive
 from isingvae._version import __version__
 from isingvae.analysis import figures, physics, supervised
 from isingvae.analysis.critical import critical_temperatures
@@ -61,6 +63,10 @@ from isingvae.stats.fss import extrapolate
 __all__ = ["REPORT", "analyze"]
 
 REPORT = "report.json"
+#: what the folder's analysis is of (runs, data, settings), written before anything else
+MARKER = "analyze.json"
+#: chain-bootstrap replicates at most (each costs a pass over per-chain sums)
+MAX_BOOTSTRAP = 100_000
 
 
 def _finite(x):
@@ -137,27 +143,57 @@ def analyze(
     progress: bool | None = None,
     estimators: Sequence[Callable[[PairContext], Iterable[dict]]] = (),
     extra_estimates: Iterable[dict] = (),
+    force: bool = False,
 ) -> dict:
     """Analyze runs paired in order with Monte Carlo files; write figures and report.json.
 
     ``samples``: configurations generated per run for the sample physics (0: skip);
-    ``bootstrap``: chain-bootstrap replicates per error bar; ``seed``: seed of the
-    bootstrap and the sampling; ``progress``: progress lines on stderr (``None``: only
-    on a terminal).  ``estimators`` and ``extra_estimates`` add Tc estimates (module
-    docstring).  Returns the report (as written to ``OUT/report.json``).
+    ``bootstrap``: chain-bootstrap replicates per error bar (at most
+    :data:`MAX_BOOTSTRAP`); ``seed``: seed of the bootstrap and the sampling;
+    ``progress``: progress lines on stderr (``None``: only on a terminal).
+    ``estimators`` and ``extra_estimates`` add Tc estimates (module docstring).
+    ``out`` must be new, empty, or hold the report of the same runs, data and settings;
+    anything else is refused unless ``force``.  Returns the report (as written to
+    ``OUT/report.json``).
     """
     samples = _v.count("--samples", samples, 0)
-    bootstrap = _v.count("--bootstrap", bootstrap, 2)
+    bootstrap = _v.count("--bootstrap", bootstrap, 2, MAX_BOOTSTRAP)
     seed = _v.seed(seed)
     pairs = check_inputs(runs, data)
+    for p in pairs:
+        _v.fits_in_memory(f"--samples {samples} at L = {p.L}", samples * (p.L * p.L + 40))
     extra = [check_estimate(e) for e in extra_estimates]
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     settings = {"samples": samples, "bootstrap": bootstrap, "seed": seed}
-    estimators = [supervised.phase_crossing, *estimators]
+    made_by = {"settings": settings,
+               "pairs": [[str(p.run_dir.resolve()), str(p.data.resolve())] for p in pairs]}
+    with exclusive(out):
+        _claim(out, made_by, force)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic.write_json(out / MARKER, made_by)     # first: the folder says whose it is
+        return _analyze(pairs, out, settings, made_by, progress,
+                        [supervised.phase_crossing, *estimators], extra)
 
+
+def _claim(out: Path, made_by: dict, force: bool) -> None:
+    """Refuse a report folder that holds anything but this very analysis (as its
+    :data:`MARKER` says), unless ``force``: a report of other runs or settings, or files
+    analyze did not write."""
+    if force or not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        prior = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{out} holds files that 'isingvae analyze' did not write; choose "
+                         f"another --out, or pass --force to write there anyway") from None
+    if prior != made_by:
+        raise InputError(f"{out} holds the report of other runs or settings; choose another "
+                         f"--out, or pass --force to replace it")
+
+
+def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict:
     total = sum(p.dataset.n * (2 if p.dataset.h == 0 else 1) for p in pairs)
     encode_bar = _progress(progress, total, "analyze: encode", "configs")
     step_bar = _progress(progress, 4 * len(pairs) + 1, "analyze", "steps")
@@ -185,6 +221,7 @@ def analyze(
         "package_version": __version__,
         "exact": {"tc": exact.critical_temperature(), "nu": 1.0},
         "settings": settings,
+        "made_by": made_by,
         "pairs": [{"run_dir": str(p.run_dir), "data": str(p.data), "L": p.L, "tag": p.tag}
                   for p in pairs],
         "tc_estimates": tc_estimates,

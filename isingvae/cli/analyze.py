@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="bootstrap replicates over Markov chains per error bar (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the samples "
                    "(default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder that holds other files or another report")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -37,7 +39,7 @@ def execute(args: argparse.Namespace) -> int:
     check_inputs(args.run_dirs, args.data)          # refuse bad input before TensorFlow
     import_quietly()
     report = analyze(args.run_dirs, args.data, args.out, samples=args.samples,
-                     bootstrap=args.bootstrap, seed=args.seed,
+                     bootstrap=args.bootstrap, seed=args.seed, force=args.force,
                      progress=False if args.quiet else None)
     tc = report["exact"]["tc"]
     print(f"{'method':<34} {'L':>5} {'Tc':>9} {'+-':>8} {'Tc - exact':>11}")

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "finished steps")
     p.add_argument("--quick", action="store_true",
                    help="a tiny plan (L = 8 and 12, 2 epochs) to check the set-up in a minute")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder that holds other files or another job, and let "
+                   "its steps replace data and runs made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -24,7 +27,7 @@ def execute(args: argparse.Namespace) -> int:
 
     import_quietly()
     res = pipeline.run(args.out, pipeline.QUICK if args.quick else pipeline.DEFAULT,
-                       quiet=args.quiet)
+                       quiet=args.quiet, force=args.force)
     for e in res["report"]["tc_estimates"]:
         if e["L"] is None:
             print(f"{e['method']:<34} Tc = {e['tc']:.4f} +- {e['stderr']:.4f}")

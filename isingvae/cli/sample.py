@@ -14,6 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, help="generate at this temperature (models "
                    "trained with --head m2-temperature; one of their training temperatures)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0); same seed, same bits")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out file that this command did not make")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -21,7 +23,8 @@ def execute(args: argparse.Namespace) -> int:
     from isingvae.evaluation import sample
 
     import_quietly()
-    path = sample(args.run_dir, args.n, args.out, seed=args.seed, temperature=args.temperature)
+    path = sample(args.run_dir, args.n, args.out, seed=args.seed, temperature=args.temperature,
+                  force=args.force)
     at = f" at T = {args.temperature:g}" if args.temperature is not None else ""
-    print(f"wrote {path}: {args.n} configurations sampled from {args.run_dir}{at}")
+    print(f"{path}: {args.n} configurations sampled from {args.run_dir}{at}")
     return 0

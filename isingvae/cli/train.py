@@ -14,7 +14,8 @@ from isingvae.cli._types import float_list, int_list
 from isingvae.models.options import OPTIONS, Option
 
 HELP = "train a VAE on an HDF5 file"
-_TYPES = {"int": int, "float": float, "str": str, "ints": int_list, "floats": float_list}
+_TYPES = {"int": int, "seed": int, "float": float, "str": str, "ints": int_list,
+          "floats": float_list}
 
 
 def _show(value) -> str:

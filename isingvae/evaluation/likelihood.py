@@ -29,11 +29,16 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae import random
+from isingvae._locks import exclusive
 from isingvae._version import __version__
 from isingvae.errors import InputError
 from isingvae.stats.resampling import chain_stderr
 
-__all__ = ["evaluate", "iw_statistics", "log_weight_parts"]
+__all__ = ["MAX_IW_SAMPLES", "evaluate", "iw_statistics", "log_weight_parts"]
+
+#: importance samples per configuration at most (2^20: beyond it the estimate's bias is
+#: far below its noise, and the time grows linearly)
+MAX_IW_SAMPLES = 2**20
 
 
 def log_weight_parts(model, parts, x: np.ndarray, k: int, key, budget: int = 1 << 25,
@@ -106,18 +111,17 @@ def evaluate(
     keys: the exact entropy per spin of the Boltzmann distribution (Kaufman; no model's
     NLL can lie below it) and the ratio to it.
     """
-    from isingvae import exact
     from isingvae.data import IsingDataset
-    from isingvae.evaluation.heads import head_block
-    from isingvae.progress import Progress
     from isingvae.training import RunDir
 
-    iw_samples = _v.count("--iw-samples", iw_samples)
+    iw_samples = _v.count("--iw-samples", iw_samples, 1, MAX_IW_SAMPLES)
     seed = _v.seed(seed)
     run = RunDir(run_dir)
     record = run.trained()
     data = Path(data) if data is not None else Path(record["data"]["path"])
     ds = IsingDataset(data)
+    if ds.n == 0:
+        raise InputError(f"{data} holds no configurations to evaluate on")
     if ds.L != int(record["data"]["L"]):
         raise InputError(f"{data} holds L = {ds.L} lattices; the model in {run.path} was "
                          f"trained on L = {record['data']['L']}")
@@ -128,9 +132,18 @@ def evaluate(
         rows = rows.select(temperature=list(temperatures))
     if rows.n == 0:
         raise InputError(f"no held-out configurations in {data}")
-    model, _ = run.load()
+    with exclusive(run.path):
+        return _evaluate(run, rows, held, ds, data, iw_samples, seed, progress)
+
+
+def _evaluate(run, rows, held, ds, data, iw_samples, seed, progress) -> dict:
     import tensorflow as tf
 
+    from isingvae import exact
+    from isingvae.evaluation.heads import head_block
+    from isingvae.progress import Progress
+
+    model, _ = run.load()
     parts = tf.function(model.log_weight_parts)
     n_spins = model.L * model.L
     bar = Progress(total=rows.n, desc="evaluate", unit="config", enabled=progress)

@@ -54,6 +54,10 @@ STRATEGIES = ("default", "mirrored")
 DEFAULT_FLOW_DEPTH = 4
 #: dense widths when none are given: after the convolutions (conv), or the whole MLP
 DEFAULT_UNITS = {"conv": (128,), "dense": (512, 256)}
+#: upper bounds, far beyond any sensible value but within what TensorFlow's shapes and
+#: step counters (int32 dimensions, int64 steps) hold; memory is checked separately,
+#: against the machine, once the lattice size is known
+_WIDTH, _DEPTH, _EPOCHS = 2**16, 2**10, 10**6
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class Option:
     """One setting: its name (a :class:`~isingvae.training.TrainConfig` field), default,
     command-line form and help.
 
-    ``kind`` says how the command line reads it: ``int``, ``float``, ``str``, ``ints`` /
+    ``kind`` says how the command line reads it: ``int``, ``seed``, ``float``, ``str``, ``ints`` /
     ``floats`` (comma-separated lists), ``off`` (a store-false switch, for booleans
     that default to true) or ``none`` (no flag: Python only).  ``flag`` is the flag when
     it is not ``--name-with-dashes``; ``aliases`` are further spellings.  ``low`` is the
@@ -96,20 +100,20 @@ OPTIONS: tuple[Option, ...] = (
     # the networks
     Option("family", "conv", "str", "encoder/decoder family: conv (periodic convolutions) "
            "or dense (MLP)", FAMILIES, flag="--model"),
-    Option("latent_dim", 32, "int", "latent dimension", low=1),
-    Option("filters", (16, 32), "ints", "conv widths per level", low=1),
+    Option("latent_dim", 32, "int", "latent dimension", low=1, high=_WIDTH),
+    Option("filters", (16, 32), "ints", "conv widths per level", low=1, high=_WIDTH),
     Option("units", None, "ints", "dense widths (128 after the convolutions; 512,256 for "
-           "--model dense)", low=1),
+           "--model dense)", low=1, high=_WIDTH),
     Option("activation", "elu", "none", "activation of every hidden layer"),
     # posterior, prior and levels
     Option("flow", "none", "str", "normalizing flow on the posterior", FLOWS),
     Option("flow_depth", None, "int", f"number of stacked flow layers ({DEFAULT_FLOW_DEPTH} "
-           "with a flow)", low=0),
+           "with a flow)", low=0, high=_DEPTH),
     Option("flow_amortized", True, "off", "one set of flow parameters for all "
            "configurations (default: amortized, from the encoder)", flag="--flow-global"),
     Option("prior", "normal", "str", "prior p(z): standard normal or learned masked "
            "autoregressive flow", PRIORS),
-    Option("prior_depth", 2, "int", "MAF layers of --prior maf", low=1),
+    Option("prior_depth", 2, "int", "MAF layers of --prior maf", low=1, high=_DEPTH),
     Option("levels", 1, "int", "latent levels: 2 for the two-level top-down model", (1, 2),
            low=1),
     Option("top_dim", None, "int", "top-level latent size with --levels 2 (latent dim / 4)",
@@ -121,7 +125,7 @@ OPTIONS: tuple[Option, ...] = (
            "temperatures as classes", HEADS),
     Option("head_weight", 1.0, "float", "weight per spin of the head's log-likelihood "
            "(vib-*) or of M2's classifier (alpha)", aliases=("--alpha",), low=0),
-    Option("head_units", 64, "int", "width of the head network", low=1),
+    Option("head_units", 64, "int", "width of the head network", low=1, high=_WIDTH),
     Option("label_fraction", 1.0, "float", "fraction of the (eligible) training "
            "configurations that keep their label", low=0, low_open=True, high=1),
     Option("label_window", 0.0, "float", "hide the labels of configurations with "
@@ -130,21 +134,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("beta", 1.0, "float", "weight of the KL term", low=0),
     Option("kl_schedule", "linear", "str", "warm-up shape: linear once, or cyclical "
            "(--kl-cycles cycles)", KL_SCHEDULES),
-    Option("kl_warmup", 2, "int", "epochs of KL warm-up (0 for none)", low=0),
-    Option("kl_cycles", 4, "int", "cycles of the cyclical schedule", low=1),
+    Option("kl_warmup", 2, "int", "epochs of KL warm-up (0 for none)", low=0,
+           high=_EPOCHS),
+    Option("kl_cycles", 4, "int", "cycles of the cyclical schedule", low=1, high=_EPOCHS),
     Option("free_bits", 0.0, "float", "free nats per latent dimension", low=0),
     Option("kl_estimator", "analytic", "str", "closed-form KL (with a flow: closed form "
            "for the Gaussian base plus a sampled flow correction; not with --prior maf) or "
            "the one-sample Monte Carlo estimate", KL_ESTIMATORS),
     # optimisation and data
-    Option("epochs", 20, "int", "passes over the training split", low=1),
-    Option("batch_size", 128, "int", "configurations per step", low=1),
+    Option("epochs", 20, "int", "passes over the training split", low=1, high=_EPOCHS),
+    Option("batch_size", 128, "int", "configurations per step", low=1, high=2**20),
     Option("learning_rate", 1e-3, "float", "Adam step size", low=0, low_open=True),
     Option("augment", True, "off", "do not apply random lattice symmetries to training "
            "batches", flag="--no-augment"),
-    Option("seed", 0, "int", "seed of weights, batches and noise; same seed, same weights", low=0),
+    Option("seed", 0, "seed", "seed of weights, batches and noise; same seed, same weights"),
     Option("temperatures", None, "floats", "train on these temperatures of the file only"),
-    Option("split_seed", 0, "int", "seed of the split by chain", low=0),
+    Option("split_seed", 0, "seed", "seed of the split by chain"),
     Option("fractions", (0.8, 0.1, 0.1), "none", "train, validation and test fractions of "
            "the chains at each temperature"),
     Option("strategy", "default", "str", "tf.distribute strategy: mirrored uses every "

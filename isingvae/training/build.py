@@ -8,11 +8,13 @@ posterior noise is seeded from the run's ``posterior-noise`` stream
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from isingvae import random
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "memory_estimate"]
 
 
 def build_model(config, L: int, steps_per_epoch: int, temperatures=None):
@@ -50,3 +52,29 @@ def build_model(config, L: int, steps_per_epoch: int, temperatures=None):
                        head_weight=config.head_weight, t_mean=t_mean, t_std=t_std,
                        **flows, **common)
     return VAE(**flows, **common)
+
+
+def _dense_chain(widths) -> int:
+    return sum(a * b for a, b in itertools.pairwise(widths))
+
+
+def memory_estimate(config, L: int) -> int:
+    """Bytes a training run of ``config`` on ``L x L`` lattices holds at once, roughly:
+    every weight four times (itself, its gradient, Adam's two moments) and the
+    activations of a batch through the widest layer, forwards and backwards.  Flows,
+    priors and heads are small beside the networks and are left out."""
+    d, units = config.latent_dim, list(config.units)
+    if config.family == "conv":
+        size, channels, conv = L, 1, 0
+        for f in config.filters:
+            conv += 9 * channels * f
+            channels, size = f, size // 2 if size % 2 == 0 and size >= 4 else size
+        flat = size * size * channels
+        widest = L * L * max(config.filters)
+    else:
+        conv, flat, widest = 0, L * L, max(L * L, *units)
+    encoder = conv + _dense_chain([flat, *units, 2 * d])
+    decoder = _dense_chain([d, *units[::-1], flat]) + conv
+    weights = 4 * (encoder + decoder)
+    activations = 6 * config.batch_size * widest
+    return 4 * (weights + activations)

@@ -70,6 +70,11 @@ class AtomicBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        # HDF5 writes the weights itself, and a full disk in the middle of that ends in a
+        # crash, not an error: refuse first when they cannot fit (their size is known)
+        variables = [*self.model.variables, *getattr(self.model.optimizer, "variables", [])]
+        _atomic.require_space(self._weights_path,
+                              2 * sum(int(v.numpy().nbytes) for v in variables))
         with _atomic.atomic_file(self._weights_path) as tmp:
             named = tmp.with_name(tmp.name + ".weights.h5")   # Keras wants the suffix
             try:

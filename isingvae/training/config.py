@@ -43,8 +43,10 @@ def _check_option(o: Option, value: Any) -> Any:
         return None
     if o.choices is not None and o.kind != "int":
         return _v.choice(label, value, o.choices)
+    if o.kind == "seed":
+        return _v.seed(value, label)
     if o.kind == "int":
-        value = _v.count(label, value, int(o.low if o.low is not None else 0))
+        value = _v.count(label, value, int(o.low if o.low is not None else 0), o.high)
         if o.choices is not None and value not in o.choices:
             raise InputError(f"{label} must be one of {', '.join(map(str, o.choices))}, "
                              f"got {value}")
@@ -56,7 +58,8 @@ def _check_option(o: Option, value: Any) -> Any:
             raise InputError(f"{label} must lie in ({o.low:g}, {o.high:g}], got {value}")
         return x
     if o.kind == "ints":
-        return tuple(_v.count(f"every entry of {label}", v, int(o.low or 0)) for v in value)
+        return tuple(_v.count(f"every entry of {label}", v, int(o.low or 0), o.high)
+                     for v in value)
     if o.kind == "floats":
         return tuple(float(t) for t in _v.temperatures(value))
     if o.kind == "off":

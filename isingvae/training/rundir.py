@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,7 @@ class RunDir:
         except (OSError, ValueError, KeyError, TypeError):
             raise InputError(f"{cfg} is unreadable or lacks its settings and data.L; is "
                              f"{self.path} a run directory made by 'isingvae train'?") from None
+        self.settings(record)
         return record
 
     def settings(self, record: dict | None = None) -> TrainConfig:
@@ -119,11 +121,16 @@ class RunDir:
             raise InputError(f"{self.file(CONFIG)} holds bad settings: {exc}") from None
 
     def trained(self) -> dict:
-        """``config.json`` of a run whose training has finished."""
+        """``config.json`` of a run whose training has finished (checked without
+        TensorFlow: the settings, and that ``model.keras`` is a whole zip archive)."""
         record = self.read()
-        if not self.file(MODEL).is_file():
+        path = self.file(MODEL)
+        if not path.is_file():
             raise InputError(f"{self.path} has no {MODEL}: its training has not finished; "
                              f"run the same 'isingvae train' command again to resume it")
+        if not zipfile.is_zipfile(path):
+            raise InputError(f"cannot load {path}: it is not a Keras model file (truncated or "
+                             f"damaged); train again with 'isingvae train ... --force'")
         return record
 
     def load(self):
@@ -134,12 +141,19 @@ class RunDir:
         import isingvae.models
 
         isingvae.models.register()
+        path = self.file(MODEL)
         try:
-            model = keras.saving.load_model(self.file(MODEL))
-        except (OSError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise InputError(f"cannot load {self.file(MODEL)}: {first}") from None
+            model = keras.saving.load_model(path)
+        except (OSError, ValueError, TypeError, KeyError, EOFError,
+                zipfile.BadZipFile) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else \
+                type(exc).__name__
+            raise InputError(f"cannot load {path} (damaged?): {first}") from None
         return model, record
+
+    def model_digest(self) -> str:
+        """SHA-256 of ``model.keras``: which trained model made an output."""
+        return hashlib.sha256(self.file(MODEL).read_bytes()).hexdigest()
 
     def evaluation(self) -> dict | None:
         """``evaluation.json`` when it exists, parses and is newer than the model."""
@@ -286,6 +300,9 @@ class RunDir:
 
     def save_model(self, model) -> None:
         """Write ``model.keras`` atomically and drop the backup: the run is finished."""
+        variables = [*model.variables, *getattr(model.optimizer, "variables", [])]
+        _atomic.require_space(self.file(MODEL), 2 * sum(int(v.numpy().nbytes)
+                                                        for v in variables))
         with _atomic.atomic_file(self.file(MODEL)) as tmp:
             named = tmp.with_name(tmp.name + ".keras")      # Keras wants the suffix
             try:

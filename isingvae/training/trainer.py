@@ -21,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from isingvae import _validate as _v
 from isingvae import random
+from isingvae._locks import exclusive
 from isingvae._version import __version__
 from isingvae.errors import InputError
+from isingvae.training.build import memory_estimate
 from isingvae.training.config import TrainConfig
 from isingvae.training.labels import check_labels, label_mask
 from isingvae.training.rundir import RunDir
@@ -48,6 +51,7 @@ def training_data(data, temperatures=None):
     from isingvae.data import IsingDataset
 
     ds = IsingDataset(data)
+    _v.lattice_size(ds.L, f"the lattice size of {ds.path}")
     if temperatures is not None:
         ds = ds.select(temperature=list(temperatures))
     ds.require_temperatures("train on Monte Carlo data")
@@ -96,12 +100,13 @@ def train(
     run is left as it is (``already_complete``); other settings in ``out`` raise
     :class:`InputError` unless ``force``.
     """
-    from isingvae.training.build import build_model
-    from isingvae.training.callbacks import callbacks
-
     config = config if config is not None else TrainConfig()
     run = RunDir(out)
     ds = training_data(data, config.temperatures)
+    _v.fits_in_memory(
+        f"a model of --latent-dim {config.latent_dim}, widths {config.filters} and "
+        f"{config.units}, batch {config.batch_size} at L = {ds.L}",
+        memory_estimate(config, ds.L))
     parts = ds.split(config.fractions, seed=config.split_seed)
     if parts.train.n < config.batch_size:
         raise InputError(f"the training split of {ds.path} has {parts.train.n} "
@@ -115,8 +120,15 @@ def train(
         check_labels(config, parts.train.temperature, mask)
         labels = np.stack([parts.train.temperature, mask], axis=1).astype(np.float32)
         record["labelled_rows"] = int(mask.sum())
-    if run.prepare(record, force) == "complete":
-        return TrainResult(run.path, 0, config.epochs, True, 0.0, 0.0)
+    with exclusive(run.path):
+        if run.prepare(record, force) == "complete":
+            return TrainResult(run.path, 0, config.epochs, True, 0.0, 0.0)
+        return _train(run, config, ds, parts, labels, verbose)
+
+
+def _train(run, config, ds, parts, labels, verbose) -> TrainResult:
+    from isingvae.training.build import build_model
+    from isingvae.training.callbacks import callbacks
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
