@@ -30,6 +30,15 @@ def cli(argv, capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def cli_or_exit(argv, capsys) -> tuple[int, str, str]:
+    """:func:`cli`, with argparse's refusals (which exit) turned into the same triple."""
+    try:
+        return cli(argv, capsys)
+    except SystemExit as exc:
+        out = capsys.readouterr()
+        return exc.code, out.out, out.err
+
+
 def assert_refused(result, *needles: str, max_length: int = 400) -> None:
     code, _, err = result
     assert code == 2, (code, err)

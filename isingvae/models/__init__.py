@@ -6,7 +6,11 @@ Modules, one concept each:
 - :mod:`~isingvae.models.densities`: Gaussian and Bernoulli log-densities, the KL;
 - :mod:`~isingvae.models.networks`: periodic-conv and dense encoders and decoders;
 - :mod:`~isingvae.models.layers`: :class:`CircularPad2D`, padding on the torus;
-- :mod:`~isingvae.models.vae`: :class:`VAE` (ELBO, free bits, KL warm-up, IW weights);
+- :mod:`~isingvae.models.vae`: :class:`VAE` (ELBO, IW weights), with its objective
+  (:mod:`~isingvae.models.objective`: KL warm-up, free bits, noise streams), its
+  decoders (:mod:`~isingvae.models.decoding`; the autoregressive one in
+  :mod:`~isingvae.models.multiscale`) and conditioning on temperature
+  (:mod:`~isingvae.models.conditioning`);
 - :mod:`~isingvae.models.bijectors` and :mod:`~isingvae.models.flows`: planar and
   radial bijectors, flow posteriors (planar, radial, IAF, RealNVP), the MAF prior;
 - :mod:`~isingvae.models.hierarchical`: the two-level top-down VAE;
@@ -23,7 +27,7 @@ that it runs as soon as Keras and TensorFlow are loaded (:mod:`isingvae._keras_h
 import importlib
 
 #: modules that define Keras classes saved in ``model.keras`` (registered on import)
-KERAS_MODULES = ("layers", "flows", "vae", "hierarchical", "heads", "m2")
+KERAS_MODULES = ("layers", "flows", "multiscale", "vae", "hierarchical", "heads", "m2")
 
 _NAMES = {
     "CircularPad2D": "layers",
@@ -34,11 +38,13 @@ _NAMES = {
     "gaussian_log_prob": "densities", "standard_normal_log_prob": "densities",
     "build_decoder": "networks", "build_encoder": "networks",
     "HierarchicalVAE": "hierarchical",
+    "MultiscaleDecoder": "multiscale",
     "HEAD_KINDS": "heads", "VIB": "heads", "HeadVAE": "heads",
     "M2": "m2", "M2_CLASSES": "m2",
 }
-_MODULES = {"bijectors", "densities", "flows", "heads", "hierarchical", "layers", "m2",
-            "networks", "options", "vae"}
+_MODULES = {"bijectors", "conditioning", "decoding", "densities", "flows", "heads",
+            "hierarchical", "layers", "m2", "multiscale", "networks", "objective", "options",
+            "vae"}
 
 __all__ = ["KERAS_MODULES", "register", *sorted(_NAMES), *sorted(_MODULES)]
 

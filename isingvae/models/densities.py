@@ -24,8 +24,8 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["LOG_2PI", "bernoulli_log_prob", "gaussian_kl", "gaussian_log_prob",
-           "standard_normal_log_prob"]
+__all__ = ["LOG_2PI", "bernoulli_log_prob", "gaussian_kl", "gaussian_kl_between",
+           "gaussian_log_prob", "standard_normal_log_prob"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -54,3 +54,10 @@ def bernoulli_log_prob(x, logits):
     """
     s = 2.0 * x - 1.0
     return -tf.reduce_sum(tf.nn.softplus(-s * logits), axis=[-3, -2, -1])
+
+
+def gaussian_kl_between(mean_q, log_var_q, mean_p, log_var_p):
+    """KL(N(mean_q, var_q) || N(mean_p, var_p)) per dimension (diagonal Gaussians)."""
+    return 0.5 * (log_var_p - log_var_q
+                  + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p)
+                  - 1.0)

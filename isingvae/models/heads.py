@@ -43,7 +43,6 @@ from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.models.densities import (
     LOG_2PI,
-    bernoulli_log_prob,
     gaussian_kl,
     standard_normal_log_prob,
 )
@@ -87,7 +86,7 @@ def sample_and_kl(model: VAE, x, seed, training=False):
             return z[0], kl, kl_dims
         change = standard_normal_log_prob(z0[0]) - log_det[0] - standard_normal_log_prob(z[0])
         return z[0], kl + change, None
-    return z[0], log_q0[0] - log_det[0] - model.prior_log_prob(z[0]), None
+    return z[0], log_q0[0] - log_det[0] - model.prior_log_prob(z[0], x), None
 
 
 class _Head:
@@ -220,7 +219,7 @@ class HeadVAE(_Head, VAE):
     def joint_terms(self, x, temperature, seed, training=False):
         """``(recon, kl, kl_dims, log q(y|z), z)`` with one shared posterior sample."""
         z, kl, kl_dims = sample_and_kl(self, x, seed, training)
-        recon = -bernoulli_log_prob(x, self.decode(z, training=training))
+        recon = -self.log_px(x, z, training=training)
         return recon, kl, kl_dims, self.head_log_likelihood(z, temperature), z
 
     def train_step(self, data):

@@ -31,35 +31,21 @@ import tensorflow as tf
 from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.models.densities import (
-    bernoulli_log_prob,
     gaussian_kl,
+    gaussian_kl_between,
     gaussian_log_prob,
     standard_normal_log_prob,
 )
-from isingvae.models.networks import apply_flat, build_decoder, build_encoder
+from isingvae.models.networks import apply_flat, build_encoder, mlp
 from isingvae.models.options import MODEL_DEFAULTS as _D
 from isingvae.models.vae import VAE
 
-__all__ = ["HierarchicalVAE", "default_top_dim", "gaussian_kl_between"]
+__all__ = ["HierarchicalVAE", "default_top_dim"]
 
 
 def default_top_dim(latent_dim: int) -> int:
     """Size of the top level when none is given: a quarter of the latent dimension."""
     return max(1, int(latent_dim) // 4)
-
-
-def gaussian_kl_between(mean_q, log_var_q, mean_p, log_var_p):
-    """KL(N(mean_q, var_q) || N(mean_p, var_p)) per dimension (diagonal Gaussians)."""
-    return 0.5 * (log_var_p - log_var_q
-                  + (tf.exp(log_var_q) + tf.square(mean_q - mean_p)) * tf.exp(-log_var_p)
-                  - 1.0)
-
-
-def _mlp(n_in: int, width: int, n_out: int, activation: str, name: str) -> keras.Model:
-    inp = keras.Input((n_in,), name="in")
-    h = keras.layers.Dense(width, activation=activation, name="hidden")(inp)
-    out = keras.layers.Dense(n_out, name="out")(h)
-    return keras.Model(inp, out, name=name)
 
 
 @keras.saving.register_keras_serializable(package="isingvae")
@@ -92,11 +78,10 @@ class HierarchicalVAE(VAE):
         self.context_dim = width
         self.encoder = build_encoder(self.L, d2, self.family, self.filters, self.units,
                                      self.activation, extra=width)
-        self.bottom_posterior = _mlp(width + d2, width, 2 * d1, self.activation,
+        self.bottom_posterior = mlp(width + d2, width, 2 * d1, self.activation,
                                      "bottom_posterior")
-        self.bottom_prior = _mlp(d2, width, 2 * d1, self.activation, "bottom_prior")
-        self.decoder = build_decoder(self.L, self.latent_dim, self.family, self.filters,
-                                     self.units, self.activation)
+        self.bottom_prior = mlp(d2, width, 2 * d1, self.activation, "bottom_prior")
+        self.decoder = self._make_decoder(self.latent_dim)
 
     def _analytic_kl_exists(self) -> bool:
         return True
@@ -150,12 +135,12 @@ class HierarchicalVAE(VAE):
                  + gaussian_log_prob(z1, mean1, log_var1))
         return tf.concat([z1, z2], -1), log_q, (mean1, log_var1, mean2, log_var2)
 
-    def prior_log_prob(self, z):
+    def prior_log_prob(self, z, x=None):
         z1, z2 = z[..., :self.bottom_dim], z[..., self.bottom_dim:]
         mean1, log_var1 = self._bottom_prior(z2)
         return standard_normal_log_prob(z2) + gaussian_log_prob(z1, mean1, log_var1)
 
-    def prior_sample(self, n: int, seed):
+    def prior_sample(self, n: int, seed, temperature=None):
         seed = tf.convert_to_tensor(seed)
         z2 = tf.random.stateless_normal(
             [n, self.top_dim], seed=tf.random.experimental.stateless_fold_in(seed, 0))
@@ -167,9 +152,9 @@ class HierarchicalVAE(VAE):
     def terms(self, x, seed, training=False):
         z, log_q, (mean1, log_var1, mean2, log_var2) = self.posterior_sample(
             x, 1, seed, training=training)
-        recon = -bernoulli_log_prob(x, self.decode(z[0], training=training))
+        recon = -self.log_px(x, z[0], training=training)
         if self.kl_estimator == "mc":
-            return recon, log_q[0] - self.prior_log_prob(z[0]), None
+            return recon, log_q[0] - self.prior_log_prob(z[0], x), None
         prior_mean1, prior_log_var1 = self._bottom_prior(z[0, :, self.bottom_dim:])
         kl_dims = tf.concat([
             gaussian_kl_between(mean1[0], log_var1[0], prior_mean1, prior_log_var1),

@@ -32,7 +32,7 @@ from ``q(y|x)`` and ``z`` from ``q(z|x,y)`` (so the inherited importance-weighte
 likelihood sums over classes by sampling them), :meth:`M2.prior_sample` draws both from
 the prior, and :meth:`M2.encode` returns the posterior mean of ``z`` at the most probable
 class joined with the class probabilities ``q(y|x)`` (decoding that point uses the soft
-class vector; it serves the analysis' reconstructions).  :meth:`M2.sample_logits_for_class`
+class vector; it serves the analysis' reconstructions).  :meth:`M2.sample_x_for_class`
 generates at a chosen class: with temperature classes, at a chosen temperature.
 
 Training batches are ``(x, labels)`` with ``labels`` ``(B,)`` (temperature: every row
@@ -51,12 +51,11 @@ import tensorflow as tf
 from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.models.densities import (
-    bernoulli_log_prob,
     gaussian_kl,
     gaussian_log_prob,
     standard_normal_log_prob,
 )
-from isingvae.models.networks import apply_flat, build_decoder, build_encoder
+from isingvae.models.networks import apply_flat, build_encoder
 from isingvae.models.options import MODEL_DEFAULTS as _D
 from isingvae.models.vae import TRAIN_NOISE, VAE, VALIDATION_NOISE
 
@@ -94,7 +93,8 @@ class M2(VAE):
 
             tc = critical_temperature()
         self.tc = _v.real("Tc", tc, positive=True)
-        for key, plain in (("flow", "none"), ("prior", "normal"), ("kl_estimator", "analytic")):
+        for key, plain in (("flow", "none"), ("prior", "normal"), ("kl_estimator", "analytic"),
+                           ("condition", "none")):
             if kwargs.get(key, plain) != plain:
                 raise InputError(f"M2 takes no {key} other than {plain!r} (got {kwargs[key]!r})")
         self.predicts = ("phase",) if self.class_kind == "phase" else ("phase", "temperature")
@@ -113,8 +113,7 @@ class M2(VAE):
         h = keras.layers.Dense(width, activation=self.activation, name="hidden")(inp)
         out = keras.layers.Dense(2 * d, name="posterior")(h)
         self.z_posterior = keras.Model(inp, out, name="z_posterior")
-        self.decoder = build_decoder(self.L, d + k, self.family, self.filters, self.units,
-                                     self.activation)
+        self.decoder = self._make_decoder(d + k)
 
     def get_config(self):
         return {**super().get_config(), "classes": self.class_kind,
@@ -195,17 +194,10 @@ class M2(VAE):
         return tf.concat([z, onehot], -1), log_q, (mean, log_var)
 
     # ------------------------------------------------------------ generative side
-    def decode(self, z, training=False):
-        """Logits for latents ``(..., d + K)`` (``z`` joined with the class vector)."""
-        width = self.latent_dim + self.n_classes
-        shape = tf.shape(z)
-        logits = self.decoder(tf.reshape(z, [-1, width]), training=training)
-        return tf.reshape(logits, tf.concat([shape[:-1], [self.L, self.L, 1]], axis=0))
-
-    def prior_log_prob(self, z):
+    def prior_log_prob(self, z, x=None):
         return standard_normal_log_prob(z[..., :self.latent_dim]) + self.log_prior_class()
 
-    def prior_sample(self, n: int, seed):
+    def prior_sample(self, n: int, seed, temperature=None):
         seed = tf.convert_to_tensor(seed)
         cls = tf.random.stateless_uniform([n], tf.random.experimental.stateless_fold_in(seed, 0),
                                           0, self.n_classes, dtype=tf.int32)
@@ -213,16 +205,17 @@ class M2(VAE):
                                        seed=tf.random.experimental.stateless_fold_in(seed, 1))
         return tf.concat([z, tf.one_hot(cls, self.n_classes)], -1)
 
-    def sample_logits_for_class(self, n: int, seed, k: int):
-        """Decoder logits of ``n`` draws of ``z ~ p(z)`` at class ``k``."""
+    def sample_x_for_class(self, n: int, seed, k: int):
+        """``n`` configurations ``(n, L, L, 1)`` in {0, 1} of class ``k``: ``z ~ p(z)``
+        (stateless key ``fold_in(seed, 1)``), then ``x ~ p(x | z, k)`` (key ``2``)."""
         k = int(k)
         if not 0 <= k < self.n_classes:
             raise InputError(f"class {k} is not in 0 .. {self.n_classes - 1}")
         seed = tf.convert_to_tensor(seed)
-        z = tf.random.stateless_normal([n, self.latent_dim],
-                                       seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        fold = tf.random.experimental.stateless_fold_in
+        z = tf.random.stateless_normal([n, self.latent_dim], seed=fold(seed, 1))
         y = tf.one_hot(tf.fill([n], k), self.n_classes)
-        return self.decode(tf.concat([z, y], -1))
+        return self.sample_from(tf.concat([z, y], -1), fold(seed, 2))
 
     def class_index_of_temperature(self, temperature: float) -> int:
         """Index of a class temperature (relative tolerance 1e-6); InputError otherwise."""
@@ -243,7 +236,7 @@ class M2(VAE):
                                                      [self.feature_dim]], 0))
         mean, log_var = self._z_params(feats, onehot, training)
         z = mean + tf.exp(0.5 * log_var) * eps
-        recon = -bernoulli_log_prob(x, self.decode(tf.concat([z, onehot], -1), training))
+        recon = -self.log_px(x, tf.concat([z, onehot], -1), training)
         return recon, tf.reduce_sum(gaussian_kl(mean, log_var), axis=-1)
 
     def _eps(self, x, seed):

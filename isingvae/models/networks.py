@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from isingvae.models.layers import CircularPad2D
 
-__all__ = ["apply_flat", "build_decoder", "build_encoder", "conv_levels"]
+__all__ = ["apply_flat", "build_decoder", "build_encoder", "conv_levels", "mlp"]
 
 
 def apply_flat(net, t):
@@ -37,10 +37,13 @@ def conv_levels(L: int, n: int) -> list[int]:
 
 
 def build_encoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
-                  units: Sequence[int], activation: str, extra: int = 0) -> keras.Model:
-    """x of shape (L, L, 1) in {0, 1} -> concatenated (mean, log_var, context) of shape
-    (2 d + extra,); the ``extra`` context numbers feed an amortized flow."""
-    inp = keras.Input((L, L, 1), name="x")
+                  units: Sequence[int], activation: str, extra: int = 0,
+                  channels: int = 1) -> keras.Model:
+    """x of shape (L, L, channels) -> concatenated (mean, log_var, context) of shape
+    (2 d + extra,); channel 0 holds the spins in {0, 1}, a second channel the
+    standardised temperature of a conditional model; the ``extra`` context numbers feed
+    an amortized flow."""
+    inp = keras.Input((L, L, channels), name="x")
     h = keras.layers.Rescaling(2.0, offset=-1.0, name="to_spins")(inp)
     if family == "conv":
         for k, (f, s) in enumerate(zip(filters, conv_levels(L, len(filters)), strict=True)):
@@ -77,3 +80,11 @@ def build_decoder(L: int, latent_dim: int, family: str, filters: Sequence[int],
     h = CircularPad2D(1, name="pad_out")(h)
     out = keras.layers.Conv2D(1, 3, name="logits")(h)
     return keras.Model(inp, out, name="decoder")
+
+
+def mlp(n_in: int, width: int, n_out: int, activation: str, name: str) -> keras.Model:
+    """One hidden layer of ``width``: ``(n_in,) -> (n_out,)``."""
+    inp = keras.Input((n_in,), name="in")
+    h = keras.layers.Dense(width, activation=activation, name="hidden")(inp)
+    out = keras.layers.Dense(n_out, name="out")(h)
+    return keras.Model(inp, out, name=name)

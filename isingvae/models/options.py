@@ -11,7 +11,7 @@ Importing this module costs nothing (standard library only), so settings can be 
 and the command line built before TensorFlow is imported.
 
 >>> DEFAULTS["latent_dim"], DEFAULTS["filters"], FLOWS
-(32, (16, 32), ('none', 'planar', 'radial', 'iaf', 'realnvp'))
+(8, (16, 32), ('none', 'planar', 'radial', 'iaf', 'realnvp'))
 >>> option("family").flag
 '--model'
 """
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CONDITIONS",
+    "DECODERS",
     "DEFAULTS",
     "DEFAULT_FLOW_DEPTH",
     "DEFAULT_UNITS",
@@ -48,6 +50,11 @@ PRIORS = ("normal", "maf")
 HEADS = ("none", "vib-temperature", "vib-phase", "m2-phase", "m2-temperature")
 KL_ESTIMATORS = ("analytic", "mc")
 KL_SCHEDULES = ("none", "linear", "cyclical")
+#: the decoder p(x|z): independent spins, or the multiscale autoregressive decoder
+DECODERS = ("factorized", "autoregressive")
+#: what the model conditions on besides z (auto: the temperature whenever the model and
+#: the training data allow it, see isingvae.training.build.conditions_on_temperature)
+CONDITIONS = ("auto", "none", "temperature")
 #: tf.distribute strategies
 STRATEGIES = ("default", "mirrored")
 #: flow layers when a flow is chosen without a depth
@@ -100,11 +107,22 @@ OPTIONS: tuple[Option, ...] = (
     # the networks
     Option("family", "conv", "str", "encoder/decoder family: conv (periodic convolutions) "
            "or dense (MLP)", FAMILIES, flag="--model"),
-    Option("latent_dim", 32, "int", "latent dimension", low=1, high=_WIDTH),
+    Option("latent_dim", 8, "int", "latent dimension", low=1, high=_WIDTH),
     Option("filters", (16, 32), "ints", "conv widths per level", low=1, high=_WIDTH),
     Option("units", None, "ints", "dense widths (128 after the convolutions; 512,256 for "
            "--model dense)", low=1, high=_WIDTH),
     Option("activation", "elu", "none", "activation of every hidden layer"),
+    Option("decoder", "autoregressive", "str", "decoder p(x|z): factorized (independent spins "
+           "given z) or autoregressive (multiscale order, nearest-neighbour correlations)",
+           DECODERS),
+    Option("decoder_width", 8, "int", "channels of the autoregressive decoder's "
+           "convolutions", low=1, high=_WIDTH),
+    Option("decoder_depth", 3, "int", "convolutions of the autoregressive decoder", low=1,
+           high=_DEPTH),
+    Option("condition", "auto", "str", "condition encoder, decoder and prior on the "
+           "temperature, one model for every temperature of a file (auto: whenever the "
+           "training data hold two or more temperatures and there is no --head, --levels 2 "
+           "or --prior maf)", CONDITIONS),
     # posterior, prior and levels
     Option("flow", "none", "str", "normalizing flow on the posterior", FLOWS),
     Option("flow_depth", None, "int", f"number of stacked flow layers ({DEFAULT_FLOW_DEPTH} "
@@ -167,6 +185,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "free_bits": DEFAULTS["free_bits"], "kl_estimator": DEFAULTS["kl_estimator"],
     "flow": DEFAULTS["flow"], "prior": DEFAULTS["prior"],
     "prior_depth": DEFAULTS["prior_depth"], "head_units": DEFAULTS["head_units"],
+    "decoder_width": DEFAULTS["decoder_width"], "decoder_depth": DEFAULTS["decoder_depth"],
 }
 
 

@@ -1,51 +1,44 @@
-"""Variational autoencoder for Ising configurations: Bernoulli decoder, Gaussian posterior.
+r"""Variational autoencoder for Ising configurations: Gaussian posterior, Bernoulli decoder.
 
 Notation (per configuration ``x`` of ``N = L^2`` spins, ``x_i = (s_i + 1)/2``):
 
-- prior ``p(z) = N(0, I_d)``;
-- posterior ``q(z|x) = N(mu(x), diag sigma^2(x))``, sampled by reparameterization
-  ``z = mu + sigma * eps`` with ``eps ~ N(0, I)``, so that gradients pass through ``z``;
-- decoder ``p(x|z) = prod_i Bernoulli(x_i; sigmoid(f_i(z)))`` with logits ``f(z)``.
+- prior ``p(z) = N(0, I_d)`` (or a learned MAF prior; or, for a model conditioned on
+  temperature, ``p(z|T) = N(mu(T), diag sigma^2(T))`` from a small network of ``T``);
+- posterior ``q(z|x) = N(mu(x), diag sigma^2(x))`` (``q(z|x, T)`` when conditioned),
+  sampled by reparameterization ``z = mu + sigma * eps``, optionally pushed through a
+  normalizing flow (:mod:`isingvae.models.flows`);
+- decoder ``p(x|z)`` (``p(x|z, T)``): ``decoder="factorized"`` makes every spin an
+  independent Bernoulli of logit ``f_i(z)``; ``decoder="autoregressive"`` is the
+  multiscale decoder of :mod:`isingvae.models.multiscale`, ``prod_k p(x_k|x_<k, z)``,
+  which can produce the nearest-neighbour correlations a factorised decoder cannot.
+  Either way ``log p(x|z)`` is exact.
 
 The evidence lower bound, in nats per configuration,
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) <= log p(x),
 
-is estimated with one posterior sample per configuration for the reconstruction term;
-the KL term is either analytic (``kl_estimator="analytic"``, the closed form for two
-Gaussians, dimension by dimension; with a flow posterior, that closed form for the base
-plus a one-sample correction for the flow, see :meth:`VAE.terms`) or the single-sample
-Monte Carlo estimate ``log q(z|x) - log p(z)`` (``"mc"``, the only choice with a learned
-prior).  Training minimizes
+is estimated with one posterior sample for the reconstruction term; the KL term is
+either analytic (``kl_estimator="analytic"``: the closed form for two Gaussians,
+dimension by dimension; with a flow, that closed form for the base plus a one-sample
+correction for the flow, see :meth:`VAE.terms`) or the single-sample Monte Carlo
+estimate ``log q(z|x) - log p(z)`` (``"mc"``, the only choice with a learned prior).
+The objective around it (KL warm-up, free bits, the noise of each step) is
+:mod:`isingvae.models.objective`.
 
-    -E_q[log p(x|z)] + beta(step) * KL_fb,
-
-where ``beta(step)`` is the target ``beta`` times a warm-up factor (linear over
-``warmup_steps``, or cyclical: rising linearly over the first half of each cycle of
-``cycle_steps`` and held at 1 for the second half), and ``KL_fb`` applies free bits
-(Kingma et al. 2016): with ``free_bits = lambda`` nats per latent dimension, the
-batch-averaged KL of each dimension counts as ``max(lambda, KL_j)``, so the optimizer
-gains nothing from pushing a dimension below ``lambda`` and stops collapsing it.  With
-the Monte Carlo KL the floor applies to the total, ``max(lambda d, KL)``.  The ELBO
-itself (beta = 1, no free bits) is what the metrics report.
-
-Metrics are reported per spin (nats / N): ``neg_elbo``, ``recon`` (-E log p(x|z)),
-``kl``; ``loss`` is the training objective per configuration and ``beta`` the current
-KL weight.
+A model conditioned on temperature (``condition="temperature"``) takes inputs of two
+channels: the spins, and the standardised temperature ``(T - t_center) / t_scale`` at
+every site (:meth:`VAE.with_temperature` builds them), so that every method that sees
+``x`` also sees ``T``; it is trained on a multi-temperature file, one model for the whole
+range ``[t_min, t_max]``, and generates at any temperature in it.
 
 The importance-weighted estimate (Burda et al. 2016)
 
     log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x),
 
 is a lower bound in expectation that rises towards ``log p(x)`` as ``K`` grows (K = 1
-is the ELBO); :meth:`VAE.log_weights` gives the ``K`` log-weights in chunks so that
-``K = 1000`` fits in memory, and :func:`isingvae.evaluation.evaluate` turns them into the
-held-out NLL.
-
-Randomness is stateless: the noise of a training step is a function of
-``noise_seed``, the optimizer's step counter and the replica, so a run resumed from a
-checkpoint draws exactly the noise the uninterrupted run would have drawn, and the
-replicas of a :class:`tf.distribute.MirroredStrategy` draw independent noise.
+is the ELBO); :meth:`VAE.log_weight_parts` gives its terms and
+:func:`isingvae.evaluation.evaluate` turns them into the held-out NLL (``-log p(x|T)``
+for a conditional model).
 """
 
 from __future__ import annotations
@@ -54,19 +47,23 @@ import weakref
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
+from isingvae.models.conditioning import PRIOR_COMPONENTS, Conditioning
+from isingvae.models.decoding import Decoding
 from isingvae.models.densities import (
     LOG_2PI,
-    bernoulli_log_prob,
     gaussian_kl,
-    standard_normal_log_prob,
 )
 from isingvae.models.flows import FLOW_KINDS, MAFPrior, PosteriorFlow
-from isingvae.models.networks import build_decoder, build_encoder
+from isingvae.models.networks import build_encoder, mlp
+from isingvae.models.objective import TRAIN_NOISE, VALIDATION_NOISE, Objective
 from isingvae.models.options import (
+    CONDITIONS,
+    DECODERS,
     FAMILIES,
     KL_ESTIMATORS,
     KL_SCHEDULES,
@@ -74,11 +71,9 @@ from isingvae.models.options import (
     PRIORS,
 )
 
-__all__ = ["VAE", "compiled"]
+__all__ = ["TRAIN_NOISE", "VAE", "VALIDATION_NOISE", "compiled"]
 
 _D = MODEL_DEFAULTS
-#: streams of posterior noise folded into a step's seed (see :meth:`VAE._step_seed`)
-TRAIN_NOISE, VALIDATION_NOISE = 0, 1
 
 
 def compiled(model, method: str):
@@ -97,14 +92,17 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="isingvae")
-class VAE(keras.Model):
+class VAE(Conditioning, Decoding, Objective, keras.Model):
     """VAE with a Bernoulli decoder on the ``L x L`` torus (see the module docstring).
 
     ``family="conv"`` uses 3 x 3 convolutions with periodic padding (stride 2 while
     the map halves evenly) followed by dense layers of widths ``units``;
     ``family="dense"`` flattens the lattice into an MLP of widths ``units`` (the
-    classic Ising-VAE notebooks).  ``call(x)`` returns the decoder's logits at the
-    posterior mean, which is deterministic.
+    classic Ising-VAE notebooks).  ``decoder`` is ``factorized`` (the mirror of the
+    encoder) or ``autoregressive`` (:class:`~isingvae.models.multiscale.MultiscaleDecoder`
+    with ``decoder_width`` channels and ``decoder_depth`` convolutions).
+    ``condition="temperature"`` conditions encoder, decoder and prior on the temperature,
+    standardised with ``t_center`` and ``t_scale`` and trained on ``[t_min, t_max]``.
     """
 
     def __init__(
@@ -127,6 +125,14 @@ class VAE(keras.Model):
         flow_amortized: bool = True,
         prior: str = _D["prior"],
         prior_depth: int = _D["prior_depth"],
+        decoder: str = "factorized",
+        decoder_width: int = _D["decoder_width"],
+        decoder_depth: int = _D["decoder_depth"],
+        condition: str = "none",
+        t_center: float = 0.0,
+        t_scale: float = 1.0,
+        t_min: float | None = None,
+        t_max: float | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -153,12 +159,22 @@ class VAE(keras.Model):
         self.flow_amortized = bool(flow_amortized)
         self.prior_kind = _v.choice("prior", prior, PRIORS)
         self.prior_depth = _v.count("prior depth", prior_depth, 1)
+        self.decoder_kind = _v.choice("decoder", decoder, DECODERS)
+        self.decoder_width = _v.count("decoder width", decoder_width, 1)
+        self.decoder_depth = _v.count("decoder depth", decoder_depth, 1)
+        self.condition = _v.choice("condition", condition, CONDITIONS)
+        self.t_center = _v.real("t_center", t_center)
+        self.t_scale = _v.real("t_scale", t_scale, positive=True)
+        self.t_range = None if t_min is None else (float(t_min), float(t_max))
         if (self.flow_kind == "none") != (self.flow_depth == 0):
             raise InputError(f"flow {flow!r} with flow depth {flow_depth}: a flow needs a "
                              f"depth >= 1, and depth needs a flow")
         if self.kl_estimator == "analytic" and not self._analytic_kl_exists():
             raise InputError("the KL divergence to a learned prior has no closed form: use "
                              "kl_estimator='mc'")
+        if self.conditioned and self.prior_kind != "normal":
+            raise InputError("a model conditioned on temperature learns its own prior "
+                             "p(z|T): it takes no --prior maf")
 
         self.flow = None
         if self.flow_kind != "none":
@@ -169,23 +185,35 @@ class VAE(keras.Model):
         if self.prior_kind == "maf":
             self.prior_flow = MAFPrior(self.latent_dim, self.prior_depth, name="prior_flow")
             self.prior_flow.build()
+        self.prior_net = None
+        self.prior_components = PRIOR_COMPONENTS
+        if self.conditioned:
+            k, d = self.prior_components, self.latent_dim
+            self.prior_net = mlp(1, 32, k * (1 + 2 * d), self.activation, "prior_net")
+            # start from equal weights and unit variances at every T, with the components'
+            # means apart (identical components would stay identical)
+            last = self.prior_net.get_layer("out")
+            last.kernel.assign(tf.zeros_like(last.kernel))
+            bias = np.zeros((k, 2 * d), np.float32)
+            bias[:, :d] = np.random.default_rng(self.noise_seed).normal(0.0, 0.5, (k, d))
+            last.bias.assign(np.concatenate([np.zeros(k, np.float32), bias.ravel()]))
         self._build_networks()
-        self._trackers = {name: keras.metrics.Mean(name=name)
-                          for name in ("loss", "neg_elbo", "recon", "kl", "beta")}
+        self._init_trackers()
         self.built = True       # encoder and decoder are functional models, built above
 
     def _build_networks(self):
         arch = (self.L, self.latent_dim, self.family, self.filters, self.units, self.activation)
         extra = self.flow.context_size if self.flow is not None else 0
-        self.encoder = build_encoder(*arch, extra=extra)
-        self.decoder = build_decoder(*arch)
+        self.encoder = build_encoder(*arch, extra=extra, channels=2 if self.conditioned else 1)
+        self.decoder = self._make_decoder(self.latent_dim + (1 if self.conditioned else 0))
 
     def _analytic_kl_exists(self) -> bool:
-        return self.prior_kind == "normal"
+        return self.prior_kind == "normal" and not self.conditioned
 
     # ------------------------------------------------------------ config
     def get_config(self):
         base = super().get_config()
+        t_min, t_max = self.t_range or (None, None)
         return {
             "name": base.get("name"), "trainable": base.get("trainable", True),
             "L": self.L, "latent_dim": self.latent_dim, "family": self.family,
@@ -196,10 +224,13 @@ class VAE(keras.Model):
             "cycle_steps": self.cycle_steps, "noise_seed": self.noise_seed,
             "flow": self.flow_kind, "flow_depth": self.flow_depth,
             "flow_amortized": self.flow_amortized, "prior": self.prior_kind,
-            "prior_depth": self.prior_depth,
+            "prior_depth": self.prior_depth, "decoder": self.decoder_kind,
+            "decoder_width": self.decoder_width, "decoder_depth": self.decoder_depth,
+            "condition": self.condition, "t_center": self.t_center, "t_scale": self.t_scale,
+            "t_min": t_min, "t_max": t_max,
         }
 
-    # ------------------------------------------------------------ pieces
+    # ------------------------------------------------------------ the posterior
     def encode(self, x, training=False):
         """Parameters ``(mean, log_var)``, each ``(B, d)``, of the Gaussian posterior (of
         the flow's base distribution when the posterior has a flow)."""
@@ -243,16 +274,6 @@ class VAE(keras.Model):
             return mean, log_var
         return self.flow.bijector(self._context(context)).forward(mean), log_var
 
-    def decode(self, z, training=False):
-        """Bernoulli logits ``(..., L, L, 1)`` for latents ``(..., d)``."""
-        shape = tf.shape(z)
-        flat = tf.reshape(z, [-1, self.latent_dim])
-        logits = self.decoder(flat, training=training)
-        return tf.reshape(logits, tf.concat([shape[:-1], [self.L, self.L, 1]], axis=0))
-
-    def call(self, x, training=False):
-        return self.decode(self.posterior_point(x, training=training), training=training)
-
     def posterior_sample(self, x, n: int, seed, training=False):
         """``n`` posterior samples per configuration.
 
@@ -277,46 +298,25 @@ class VAE(keras.Model):
         return (z0, flow.forward(z0), log_q0, flow.forward_log_det_jacobian(z0, event_ndims=1),
                 mean, log_var)
 
-    def prior_log_prob(self, z):
-        """log p(z) for latents ``(..., d)``."""
-        if self.prior_flow is not None:
-            return self.prior_flow.log_prob(z)
-        return standard_normal_log_prob(z)
+    def call(self, x, training=False):
+        """The decoder's logits at the posterior point of ``x``.  A conditional model given
+        spins alone (Keras may call it so to build it) reads them at its mean training
+        temperature."""
+        if self.conditioned and x.shape[-1] == 1:
+            x = self.with_temperature(x, self.t_center)
+        return self.conditional_logits(x, self._cond(self.posterior_point(x, training), x))
 
+    # ------------------------------------------------------------ bounds
     def log_weight_parts(self, x, n: int, seed):
         """``(log p(x|z_k), log p(z_k), log q(z_k|x))`` for ``n`` posterior samples per
         configuration, each of shape ``(n, B)``."""
         z, log_q, _ = self.posterior_sample(x, n, seed)
-        log_px = bernoulli_log_prob(x[None], self.decode(z))
-        return log_px, self.prior_log_prob(z), log_q
+        return self.log_px(x, self._cond(z, x)), self.prior_log_prob(z, x), log_q
 
     def log_weights(self, x, n: int, seed):
         """Importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x): ``(n, B)``."""
         log_px, log_pz, log_q = self.log_weight_parts(x, n, seed)
         return log_px + log_pz - log_q
-
-    def sample_logits(self, n: int, seed):
-        """Decoder logits of ``n`` latents drawn from the prior."""
-        return self.decode(self.prior_sample(n, seed))
-
-    def prior_sample(self, n: int, seed):
-        """``n`` latents from the prior p(z): ``(n, d)``."""
-        if self.prior_flow is not None:
-            return self.prior_flow.sample(n, seed)
-        return tf.random.stateless_normal([n, self.latent_dim], seed=seed)
-
-    # ------------------------------------------------------------ objective
-    def beta_at(self, step):
-        """KL weight after ``step`` optimizer steps (the warm-up schedule times beta)."""
-        step = tf.cast(step, tf.float32)
-        if self.kl_schedule == "linear" and self.warmup_steps > 0:
-            ramp = tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
-        elif self.kl_schedule == "cyclical":
-            phase = tf.math.floormod(step, float(self.cycle_steps)) / float(self.cycle_steps)
-            ramp = tf.minimum(1.0, 2.0 * phase + 1.0 / self.cycle_steps)
-        else:
-            ramp = tf.constant(1.0)
-        return self.beta_target * ramp
 
     def terms(self, x, seed, training=False):
         """One-sample ELBO terms per configuration: ``recon``, ``kl`` (B,) and the KL per
@@ -330,55 +330,29 @@ class VAE(keras.Model):
         training exactly as the diagonal model does.
         """
         z0, z, log_q0, log_det, mean, log_var = self._sample_with_flow(x, 1, seed, training)
-        recon = -bernoulli_log_prob(x, self.decode(z[0], training=training))
+        recon = -self.log_px(x, self._cond(z[0], x), training=training)
         if self.kl_estimator == "analytic":
             kl_dims = gaussian_kl(mean, log_var)
             kl = tf.reduce_sum(kl_dims, axis=-1)
             if self.flow is None:
                 return recon, kl, kl_dims
-            change = (standard_normal_log_prob(z0[0]) - log_det[0]
-                      - standard_normal_log_prob(z[0]))
+            change = (self.prior_log_prob(z0[0], x) - log_det[0]
+                      - self.prior_log_prob(z[0], x))
             return recon, kl + change, None
-        return recon, log_q0[0] - log_det[0] - self.prior_log_prob(z[0]), None
+        return recon, log_q0[0] - log_det[0] - self.prior_log_prob(z[0], x), None
 
-    def _objective(self, recon, kl, kl_dims, beta):
-        if self.free_bits > 0:
-            if kl_dims is not None:
-                kl_fb = tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_dims, axis=0),
-                                                 self.free_bits))
-            else:
-                kl_fb = tf.maximum(tf.reduce_mean(kl), self.free_bits * self.latent_dim)
-        else:
-            kl_fb = tf.reduce_mean(kl)
-        return tf.reduce_mean(recon) + beta * kl_fb
-
-    def _step_seed(self, stream: int):
-        """Stateless seed of one step's posterior noise: a function of ``noise_seed``, the
-        stream (:data:`TRAIN_NOISE` or :data:`VALIDATION_NOISE`), the optimizer's step
-        counter and the replica, each folded in as its own key (never added), so two
-        seeds or two streams never share noise."""
-        ctx = tf.distribute.get_replica_context()
-        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-        step = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None \
-            else tf.constant(0, tf.int64)
-        fold = tf.random.experimental.stateless_fold_in
-        root = tf.constant([self.noise_seed, 0], tf.int64)
-        return fold(fold(fold(root, stream), step), replica)
-
-    def _update_metrics(self, loss, recon, kl, beta):
-        n = float(self.n_spins)
-        values = {"loss": loss, "neg_elbo": (recon + kl) / n, "recon": recon / n,
-                  "kl": kl / n, "beta": beta}
-        for name, v in values.items():
-            self._trackers[name].update_state(v)
-        return {name: t.result() for name, t in self._trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
+    # ------------------------------------------------------------ Keras steps
+    def _inputs(self, data):
+        """The model's inputs from a batch: ``x``, or ``(x, temperature)`` for a
+        conditional model (the temperature then becomes the second channel)."""
+        x, labels = (data[0], data[1]) if isinstance(data, tuple) else (data, None)
+        if not self.conditioned:
+            return x
+        t = labels if labels.shape.rank == 1 else labels[:, 0]
+        return self.with_temperature(x, t)
 
     def train_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
+        x = self._inputs(data)
         beta = self.beta_at(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             recon, kl, kl_dims = self.terms(x, self._step_seed(TRAIN_NOISE), training=True)
@@ -391,7 +365,7 @@ class VAE(keras.Model):
         return self._update_metrics(loss, recon, kl, beta)
 
     def test_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
+        x = self._inputs(data)
         recon, kl, _ = self.terms(x, self._step_seed(VALIDATION_NOISE))
         loss = tf.reduce_mean(recon + kl)
         return self._update_metrics(loss, recon, kl, tf.constant(1.0))
