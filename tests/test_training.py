@@ -83,7 +83,10 @@ def test_train_evaluate_sample_round_trip(tmp_path, capsys):
     assert code == 0, err
     s = IsingDataset(tmp_path / "s.h5")
     assert s.n == 300 and s.header.algorithm == "vae" and s.L == 16
-    assert np.isnan(s.temperature).all() and len(np.unique(s.chain)) == 300
+    # the default model is conditioned on temperature: without --temperature it draws
+    # the mixture it trained on, each row at its own temperature
+    assert set(np.unique(s.temperature)) == {1.5, 2.25, 3.5}
+    assert len(np.unique(s.chain)) == 300
     np.testing.assert_allclose(s.energy, lattice.energy(s.spins))
     main(["sample", run, "--n", 300, "--out", tmp_path / "t.h5", "--seed", 4], capsys)
     assert np.array_equal(IsingDataset(tmp_path / "t.h5").spins, s.spins)   # same seed
@@ -203,7 +206,7 @@ def test_evaluate_and_sample_refuse_mismatched_requests(tmp_path, l4_file, capsy
         (["evaluate", run, "--data", EXAMPLE], "L = 16"),
         (["evaluate", run, "--iw-samples", 0], "iw-samples"),
         (["sample", run, "--n", 0, "--out", tmp_path / "s.h5"], "--n"),
-        (["sample", run, "--temperature", 2.0, "--out", tmp_path / "s.h5"], "temperature"),
+        (["sample", run, "--temperature", 3.5, "--out", tmp_path / "s.h5"], "temperature"),
     ]:
         code, _, err = main(argv, capsys)
         assert code == 2 and _one_line(err) and needle in err, (argv, err)
@@ -285,7 +288,7 @@ def test_flow_and_level_settings_are_completed():
     plain = TrainConfig()
     assert plain.flow_depth == 0 and plain.kl_estimator == "analytic"
     two = TrainConfig(levels=2)
-    assert two.top_dim == 8 and two.kl_estimator == "analytic"
+    assert two.top_dim == two.latent_dim // 4 and two.kl_estimator == "analytic"
 
 
 def test_runs_made_before_the_flow_settings_still_resume(tmp_path, l4_file):

@@ -53,7 +53,10 @@ def log_weight_parts(model, parts, x: np.ndarray, k: int, key, budget: int = 1 <
     import tensorflow as tf
 
     fold = tf.random.experimental.stateless_fold_in
-    per_sample = model.L * model.L * (1 + max(model.filters or (1,)))
+    widest = max(model.filters or (1,))
+    if getattr(model, "decoder_kind", "factorized") == "autoregressive":
+        widest = max(widest, 2 * model.decoder_width)
+    per_sample = model.L * model.L * (1 + widest)
     chunk = max(1, min(k, budget // (per_sample * 64)))
     batch = max(1, min(len(x), budget // (per_sample * chunk)))
     out = [np.empty((k, len(x))) for _ in range(3)]
@@ -107,9 +110,10 @@ def evaluate(
     spin.  ``data`` defaults to the training file; on it (or any file with the same
     data) the held-out rows are the chains the run never saw, at the temperatures it
     trained on; any other file is foreign to the training and used whole (``held_out``
-    and ``data_relation`` say which).  ``temperatures`` restricts the evaluation.  Extra
-    keys: the exact entropy per spin of the Boltzmann distribution (Kaufman; no model's
-    NLL can lie below it) and the ratio to it.
+    and ``data_relation`` say which).  For a model conditioned on temperature the
+    estimate is of ``-log p(x | T) / L^2`` at each row's temperature.  ``temperatures``
+    restricts the evaluation.  Extra keys: the exact entropy per spin of the Boltzmann
+    distribution (Kaufman; no model's NLL can lie below it) and the ratio to it.
     """
     from isingvae.data import IsingDataset
     from isingvae.training import RunDir
@@ -150,7 +154,9 @@ def _evaluate(run, rows, held, ds, data, iw_samples, seed, progress) -> dict:
     out = []
     for temp, part in rows.by_temperature():
         key = random.tf_key(seed, "importance", *random.float_words(temp))
-        st = iw_statistics(*log_weight_parts(model, parts, part.x, iw_samples, key,
+        x = model.with_temperature(part.x, temp) if getattr(model, "conditioned", False) \
+            else part.x
+        st = iw_statistics(*log_weight_parts(model, parts, x, iw_samples, key,
                                              on_batch=bar.update))
         nll = -st["log_p"] / n_spins
         row = {"temperature": temp, "n": int(part.n),

@@ -1,8 +1,9 @@
 """Configurations drawn from a trained model, written in the HDF5 layout of the data.
 
 Each configuration is independent: ``z`` from the prior (or, for a model that
-conditions on temperature, the prior at that temperature), then every spin from its
-Bernoulli probability ``sigmoid(logit)``.  Latents and spins of batch ``b`` come from
+conditions on temperature, the prior at that temperature), then the spins from the
+decoder (every spin from its Bernoulli probability for a factorised decoder, stage by
+stage for the autoregressive one).  Latents and spins of batch ``b`` come from
 the ``generate`` random stream of the seed refined by ``b`` (:mod:`isingvae.random`),
 so the same seed gives the same bits whatever else runs.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +36,27 @@ def _made_by(path: Path) -> tuple[str | None, str]:
                                         f"algorithm {head.algorithm!r}")
 
 
+def _check_temperatures(run, record: dict, temperatures: list[float] | None) -> None:
+    """Refuse, before TensorFlow, a temperature the run cannot generate at."""
+    span = record.get("conditioning")
+    if span is not None and temperatures is not None:
+        lo, hi = span["t_min"], span["t_max"]
+        for t in temperatures:
+            if not lo - 1e-9 <= t <= hi + 1e-9:
+                raise InputError(f"--temperature {t:g} lies outside the range the model in "
+                                 f"{run.path} was trained on, [{lo:g}, {hi:g}]")
+    elif temperatures is not None and record["settings"].get("head") != "m2-temperature":
+        raise InputError(f"the model in {run.path} does not condition on temperature; drop "
+                         f"--temperature, or train with --condition temperature")
+
+
 def sample(
     run_dir: str | os.PathLike,
     n: int,
     out: str | os.PathLike,
     *,
     seed: int = 0,
-    temperature: float | None = None,
+    temperature: float | Sequence[float] | None = None,
     force: bool = False,
     batch_size: int = 4096,
 ) -> Path:
@@ -50,12 +66,17 @@ def sample(
     Rows carry ``chain = 0 .. n-1`` (no two share a chain), ``algorithm = "vae"`` and,
     for a model that does not condition on temperature, ``temperature = NaN``.  The file
     records what made it (attribute ``made_by``: the run, a digest of its model, ``n``,
-    the seed and the temperature).  An existing ``out`` is left alone when it is exactly
-    this output already, and refused otherwise (:class:`InputError`) unless ``force``.
+    the seed and the temperatures).  An existing ``out`` is left alone when it is
+    exactly this output already, and refused otherwise (:class:`InputError`) unless
+    ``force``.
 
-    ``temperature``: generate at that temperature, for a model that conditions on it
-    (M2 with temperature classes, ``--head m2-temperature``; ``T`` must be one of its
-    classes); the file's temperature column is then ``T``.  Other models refuse it.
+    ``temperature``: generate at that temperature (``n`` configurations at each of a list
+    of them), for a model that conditions on it: a model trained conditioned on
+    temperature at any ``T`` in its trained range, M2 with temperature classes
+    (``--head m2-temperature``) at one of its classes; the file's temperature column is
+    then ``T``.  Other models refuse it.  Without it, a model conditioned on temperature
+    draws ``n`` configurations at its training temperatures, shared among them as its
+    training rows were (the mixture it was trained on; each row records its ``T``).
     """
     from isingvae import lattice
     from isingvae._locks import exclusive
@@ -64,17 +85,21 @@ def sample(
 
     n = _v.count("--n", n)
     seed = _v.seed(seed)
-    if temperature is not None:
-        temperature = _v.real("--temperature", temperature, positive=True)
+    temps = None if temperature is None else \
+        [_v.real("--temperature", t, positive=True) for t in np.atleast_1d(temperature)]
     out = Path(out)
     run = RunDir(run_dir)
     record = run.trained()
     L = int(record["data"]["L"])
-    _v.fits_in_memory(f"--n {n} at L = {L}", n * (L * L + 40))
+    _check_temperatures(run, record, temps)
+    plan = _rows_per_temperature(record, n, temps)
+    rows = sum(c for _, c in plan)
+    _v.fits_in_memory(f"--n {n} at L = {L}", rows * (L * L + 40))
     with exclusive(out):
         made_by = json.dumps({"command": "sample", "run_dir": str(run.path.resolve()),
                               "model_sha256": run.model_digest(), "n": n, "seed": seed,
-                              "temperature": temperature}, sort_keys=True)
+                              "temperature": temps if temps is None or len(temps) > 1
+                              else temps[0]}, sort_keys=True)
         if out.exists():
             prior, what = _made_by(out)
             if prior == made_by:
@@ -82,33 +107,57 @@ def sample(
             if not force:
                 raise InputError(f"{out} exists and is {what}, not made by this command; "
                                  f"choose another --out, or pass --force to replace it")
-        import tensorflow as tf
-
-        model, record = run.load()
-        cls = None
-        if temperature is not None:
-            if not hasattr(model, "class_index_of_temperature"):
-                raise InputError(f"the model in {run.path} does not condition on "
-                                 f"temperature; drop --temperature, or train with --head "
-                                 f"m2-temperature")
-            cls = model.class_index_of_temperature(temperature)
-        fold = tf.random.experimental.stateless_fold_in
-        root = tf.constant(random.tf_key(seed, "generate"), tf.int64)
-        spins = np.empty((n, L, L), np.int8)
-        for b0 in range(0, n, batch_size):
-            m = min(batch_size, n - b0)
-            key = fold(root, b0)
-            latent_key, spin_key = fold(key, 0), fold(key, 1)
-            logits = model.sample_logits(m, latent_key) if cls is None else \
-                model.sample_logits_for_class(m, latent_key, cls)
-            u = tf.random.stateless_uniform(tf.shape(logits), seed=spin_key)
-            up = tf.math.log(u) < tf.math.log_sigmoid(logits)     # P(up) = sigmoid(logit)
-            spins[b0:b0 + m] = np.where(up.numpy()[..., 0], 1, -1)
+        model, _ = run.load()
+        spins = np.concatenate([_draw(model, c, seed, t, k, batch_size)
+                                for k, (t, c) in enumerate(plan)])
         data = record["data"]
+        column = np.concatenate([np.full(c, np.nan if t is None else t) for t, c in plan])
         return write_ising_file(
             out, L=L, J=data["J"], h=data["h"], seed=seed, algorithm="vae", spins=spins,
-            temperature=np.full(n, np.nan if temperature is None else temperature),
-            energy=lattice.energy(spins, data["J"], data["h"]),
-            magnetization=lattice.magnetization(spins), chain=np.arange(n),
+            temperature=column, energy=lattice.energy(spins, data["J"], data["h"]),
+            magnetization=lattice.magnetization(spins), chain=np.arange(rows),
             attrs={"run_dir": str(run.path.resolve()), "model_settings": record["settings"],
                    "made_by": made_by})
+
+
+def _rows_per_temperature(record: dict, n: int, temps: list[float] | None
+                          ) -> list[tuple[float | None, int]]:
+    """``(temperature, rows)`` to draw: ``n`` at each temperature asked for; for a model
+    conditioned on temperature asked for none, ``n`` in all at its training
+    temperatures, shared as its training rows were (largest remainders); else ``n`` at
+    no temperature (an unconditional model)."""
+    if temps is not None:
+        return [(t, n) for t in temps]
+    span = record.get("conditioning")
+    if span is None:
+        return [(None, n)]
+    weights = np.asarray(span["rows"], dtype=np.float64)
+    share = n * weights / weights.sum()
+    counts = np.floor(share).astype(int)
+    for k in np.argsort(-(share - counts), kind="stable")[:n - counts.sum()]:
+        counts[k] += 1
+    return [(float(t), int(c)) for t, c in zip(span["temperatures"], counts, strict=True)]
+
+
+def _draw(model, n: int, seed: int, temperature: float | None, index: int,
+          batch_size: int) -> np.ndarray:
+    """``n`` spin configurations (int8) of ``model`` at ``temperature``; the keys are the
+    ``generate`` stream refined by the temperature's index and the batch."""
+    import tensorflow as tf
+
+    from isingvae.models import compiled
+
+    cls = None if temperature is None or model.conditioned else \
+        model.class_index_of_temperature(temperature)
+    draw = compiled(model, "sample_x") if cls is None else \
+        compiled(model, "sample_x_for_class")
+    fold = tf.random.experimental.stateless_fold_in
+    root = fold(tf.constant(random.tf_key(seed, "generate"), tf.int64), index)
+    spins = np.empty((n, model.L, model.L), np.int8)
+    for b0 in range(0, n, batch_size):
+        m = min(batch_size, n - b0)
+        at = cls if cls is not None else \
+            None if temperature is None else tf.constant(temperature, tf.float32)
+        x = draw(m, fold(root, b0), at)           # a tensor: no retracing per temperature
+        spins[b0:b0 + m] = np.where(x.numpy()[..., 0] > 0.5, 1, -1)
+    return spins

@@ -116,6 +116,10 @@ class _Rules:
             raise InputError("--label-fraction and --label-window need a --head")
         if self.head != "none" and self.levels == 2:
             raise InputError(f"--head {self.head} does not combine with --levels 2")
+        if self.condition == "temperature" and (self.head != "none" or self.levels == 2
+                                                or self.prior != "normal"):
+            raise InputError("--condition temperature takes no --head, --levels 2 or --prior "
+                             "maf (the model learns its own prior p(z|T))")
         if self.head.startswith("m2") and (self.flow != "none" or self.prior != "normal"
                                            or self.kl_estimator != "analytic"):
             raise InputError(f"--head {self.head} (M2) takes no --flow, --prior or "

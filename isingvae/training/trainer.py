@@ -26,7 +26,11 @@ from isingvae import random
 from isingvae._locks import exclusive
 from isingvae._version import __version__
 from isingvae.errors import InputError
-from isingvae.training.build import memory_estimate
+from isingvae.training.build import (
+    conditions_on_temperature,
+    memory_estimate,
+    temperature_scale,
+)
 from isingvae.training.config import TrainConfig
 from isingvae.training.labels import check_labels, label_mask
 from isingvae.training.rundir import RunDir
@@ -120,6 +124,15 @@ def train(
         check_labels(config, parts.train.temperature, mask)
         labels = np.stack([parts.train.temperature, mask], axis=1).astype(np.float32)
         record["labelled_rows"] = int(mask.sum())
+    if config.condition == "temperature" and parts.train.temperatures.size < 2:
+        raise InputError(f"--condition temperature needs training data at two or more "
+                         f"temperatures; {ds.path} gives {parts.train.temperatures.size} "
+                         f"({ds.temperatures.tolist()}); use --condition none")
+    if conditions_on_temperature(config, parts.train.temperature):
+        labels = parts.train.temperature.astype(np.float32)
+        temps, counts = np.unique(parts.train.temperature, return_counts=True)
+        record["conditioning"] = {**temperature_scale(parts.train.temperature),
+                                  "temperatures": temps.tolist(), "rows": counts.tolist()}
     with exclusive(run.path):
         if run.prepare(record, force) == "complete":
             return TrainResult(run.path, 0, config.epochs, True, 0.0, 0.0)
