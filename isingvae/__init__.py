@@ -33,8 +33,8 @@ from isingvae import _keras_hook
 from isingvae._version import __version__
 
 _LAZY_SUBMODULES = {"analysis", "cli", "data", "errors", "evaluation", "exact", "generation",
-                    "lattice", "mc", "models", "pipeline", "progress", "random", "stats",
-                    "storage", "training"}
+                    "lattice", "mc", "models", "pipeline", "progress", "random", "run_report",
+                    "stats", "storage", "training"}
 
 __all__ = ["__version__", *sorted(_LAZY_SUBMODULES)]
 

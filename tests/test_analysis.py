@@ -31,7 +31,10 @@ TC = 2.269185314213022
 GRID = np.round(np.arange(1.8, 2.801, 0.05), 4)
 T_STAR = 2.27                  # between grid points, as a real Tc would be
 SARLE_RATIO = 1.8537           # mu / sigma where a two-Gaussian mixture has U4 = 0.4
-TINY = TrainConfig(epochs=1, filters=(4, 8), units=(16,), latent_dim=2, batch_size=64)
+# the unconditional factorised model: its samples are compared with the pooled Monte
+# Carlo mixture; the default, conditioned model has its own test below
+TINY = TrainConfig(epochs=1, filters=(4, 8), units=(16,), latent_dim=2, batch_size=64,
+                   decoder="factorized", condition="none")
 
 
 # ------------------------------------------------------------------ synthetic latents
@@ -500,6 +503,32 @@ def test_analyze_end_to_end(trained, tmp_path, capsys):
                                                            "temperature"}
     assert {e["method"][len("magnetization-"):] for e in rep["tc_reference"]["estimates"]} \
         <= {m[len("latent-"):] for m in tc.METHODS}
+
+
+def test_analyze_compares_a_conditional_model_per_temperature(trained, tmp_path):
+    """The default model (autoregressive, conditioned on T) generates at every training
+    temperature; each is compared with Monte Carlo and Kaufman on its own."""
+    from isingvae.training import train
+
+    run = trained / "run16-conditional"
+    train(L16, run, TrainConfig(epochs=1, filters=(4, 8), units=(16,), latent_dim=2,
+                                batch_size=64, temperatures=(1.5, 2.25, 3.0, 3.5)),
+          verbose=0)
+    out = tmp_path / "report"
+    assert _run([run, "--data", L16, "--out", out, "--samples", 120, "--bootstrap", 10,
+                 "--quiet"]) == 0
+    rep = _check_report(out, [16])
+    comparisons = rep["runs"][0]["samples"]["comparisons"]
+    assert rep["runs"][0]["samples"]["per_temperature"]
+    assert [c["temperature"] for c in comparisons] == [1.5, 2.25, 3.0, 3.5]
+    for c in comparisons:
+        assert c["n_generated"] == 30
+        exact_c = c["specific_heat"]["exact"]
+        assert exact_c > 0 and c["energy"]["exact_mean"] < 0
+        mc = c["specific_heat"]["monte_carlo"]          # the data agree with Kaufman
+        assert abs(mc - exact_c) < 5 * c["specific_heat"]["monte_carlo_stderr"] + 0.05
+        assert math.isfinite(c["susceptibility"]["generated"])
+    assert "sample_physics_L16.png" in rep["figures"]
 
 
 @pytest.mark.slow

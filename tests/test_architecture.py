@@ -15,7 +15,8 @@ LAYERS = {
     "_version": 0,
     "lattice": 0, "exact": 0, "stats": 0,
     "mc": 1, "storage": 2, "generation": 3, "data": 4, "models": 5, "training": 6,
-    "evaluation": 7, "analysis": 8, "pipeline": 9, "cli": 10, "__main__": 11,
+    "evaluation": 7, "analysis": 8, "pipeline": 9, "run_report": 9, "cli": 10,
+    "__main__": 11,
 }
 #: parts of the package that never touch TensorFlow or Keras, not even when called
 NO_TENSORFLOW = ("exact", "lattice", "stats", "mc", "storage", "generation", "random", "_locks",

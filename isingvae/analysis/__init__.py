@@ -22,7 +22,8 @@ The steps of ``isingvae analyze``, one module each, and what assembles them:
 - :mod:`~isingvae.analysis.physics`, :mod:`~isingvae.analysis.critical`,
   :mod:`~isingvae.analysis.generated`, :mod:`~isingvae.analysis.nll`: latents against
   physics, critical temperatures, generated samples, held-out likelihood;
-- :mod:`~isingvae.analysis.figures`: the PNG figures;
+- :mod:`~isingvae.analysis.figures` and :mod:`~isingvae.analysis.sample_figures`: the PNG
+  figures;
 - :mod:`~isingvae.analysis.report`: :func:`~isingvae.analysis.report.analyze`, which
   runs the steps and writes ``report.json``;
 - :mod:`~isingvae.analysis.infoplane`: the VIB information plane over a beta sweep.
@@ -36,7 +37,8 @@ The steps of ``isingvae analyze``, one module each, and what assembles them:
 import importlib
 
 __all__ = ["critical", "encode", "estimates", "figures", "generated", "infoplane", "latent",
-           "nll", "pairs", "physics", "report", "samples", "supervised", "tc"]
+           "nll", "pairs", "physics", "report", "sample_figures", "samples", "supervised",
+           "tc"]
 
 
 def __getattr__(name):

@@ -67,7 +67,7 @@ def critical_temperatures(pair, model, codes, lp, settings: dict, out,
         result.figure = figures.tc_curves(
             out / f"tc_{pair.tag}.png", analysis, pair.L,
             {"binder": BINDER_LEVEL, "ordered_fraction": ORDERED_LEVEL}, reference)
-    ctx = PairContext(pair, model, ds, codes.mean, codes.log_var, lp.zeta, settings)
+    ctx = PairContext(pair, model, ds, codes.latent, codes.log_var, lp.zeta, settings)
     for fn in estimators:
         result.estimates += [check_estimate(est) for est in fn(ctx)]
     return result

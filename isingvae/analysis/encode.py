@@ -17,24 +17,38 @@ import numpy as np
 
 from isingvae import random
 
-__all__ = ["Codes", "encode", "encode_pair", "reconstruct"]
+__all__ = ["Codes", "encode", "encode_pair", "model_inputs", "reconstruct"]
 
 
 @dataclass
 class Codes:
     """Posterior means and log-variances ``(n, d)`` of a file's rows (``mean``,
-    ``log_var``) and, with the spin-flipped copies appended when the field is zero
-    (``both``, ``both_lv``: ``copies * n`` rows)."""
+    ``log_var``); the latent coordinates the analysis uses (``latent``: the means, centred
+    on the prior's mean at each row's temperature for a model conditioned on it) and,
+    with the spin-flipped copies appended when the field is zero, ``both`` and
+    ``both_lv`` (``copies * n`` rows).  ``prior_log_var`` is the log-variance of the
+    conditional prior (moment-matched, for a mixture) at each row (``None`` for the
+    standard normal prior)."""
 
     mean: np.ndarray
     log_var: np.ndarray
+    latent: np.ndarray
     both: np.ndarray
     both_lv: np.ndarray
     symmetric: bool
+    prior_log_var: np.ndarray | None = None
 
     @property
     def copies(self) -> int:
         return 2 if self.symmetric else 1
+
+    def kl_per_dimension(self) -> np.ndarray:
+        """KL of the diagonal Gaussian posterior to the prior (N(0, 1), or p(z|T)) per
+        coordinate, averaged over the rows, in nats."""
+        lv_p = 0.0 if self.prior_log_var is None else self.prior_log_var
+        kl = 0.5 * (lv_p - self.log_var + (np.exp(self.log_var) + self.latent**2)
+                    * np.exp(-lv_p) - 1.0)
+        return kl.mean(axis=0)
 
 
 def encode(model, x: np.ndarray, batch_size: int = 1024, on_batch=None
@@ -64,29 +78,61 @@ def encode(model, x: np.ndarray, batch_size: int = 1024, on_batch=None
     return np.concatenate(means), np.concatenate(log_vars)
 
 
-def reconstruct(model, mean: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``P(s = +1)`` of every spin decoded from latents ``mean`` ``(n, d)`` (the posterior
-    means of the configurations to reconstruct), ``(n, L, L)``, and one Bernoulli sample
-    of spins of +-1 from it."""
+def reconstruct(model, mean: np.ndarray, x: np.ndarray | None = None, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode latent points ``mean`` ``(n, d)`` (posterior means of configurations, or
+    draws from the prior): one sample of spins of +-1 from ``p(x | z)`` and ``P(s = +1)``
+    of every spin, ``(n, L, L)`` each.  A model conditioned on temperature also needs the
+    model inputs ``x`` ``(n, L, L, 2)`` the points belong to, whose second channel holds
+    T; other models ignore ``x``.  For an autoregressive decoder the probabilities are the
+    per-site conditionals along the sample."""
     import tensorflow as tf
 
-    logits = model.decode(tf.constant(mean, tf.float32)).numpy()[..., 0].astype(np.float64)
-    p = 1.0 / (1.0 + np.exp(-logits))
-    rng = random.generator(seed, "analysis", 1)
-    spins = np.where(rng.random(p.shape) < p, 1, -1).astype(np.int8)
-    return p, spins
+    if getattr(model, "conditioned", False) and x is None:
+        raise ValueError("reconstruct: this model is conditioned on temperature; pass the "
+                         "model inputs x (see model_inputs) that carry T")
+    x = None if x is None else tf.constant(x, tf.float32)
+    c = model._cond(tf.constant(mean, tf.float32), x)
+    key = tf.constant(random.tf_key(seed, "analysis", 1), tf.int64)
+    sample = model.sample_from(c, key)
+    logits = model.conditional_logits(sample, c).numpy()[..., 0].astype(np.float64)
+    spins = np.where(sample.numpy()[..., 0] > 0.5, 1, -1).astype(np.int8)
+    return 1.0 / (1.0 + np.exp(-logits)), spins
+
+
+def model_inputs(model, x: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+    """What the model reads: ``x`` itself, or with the standardised temperature as a
+    second channel for a model conditioned on it."""
+    if not getattr(model, "conditioned", False):
+        return x
+    return np.asarray(model.with_temperature(x, temperature))
 
 
 def encode_pair(model, ds, on_batch=None) -> Codes:
     """Encode every configuration of ``ds`` and, at zero field, its spin-flipped copy
     (the Boltzmann weight is symmetric, so the copies are equally valid data and keep
     the latent order parameter from leaning toward whichever phase the chains happened
-    to visit more)."""
-    x = ds.x
-    mean, log_var = encode(model, x, on_batch=on_batch)
-    symmetric = ds.h == 0
-    if not symmetric:
-        return Codes(mean, log_var, mean, log_var, False)
-    mean_flip, log_var_flip = encode(model, 1.0 - x, on_batch=on_batch)
-    return Codes(mean, log_var, np.concatenate([mean, mean_flip]),
-                 np.concatenate([log_var, log_var_flip]), True)
+    to visit more).
+
+    For a model conditioned on temperature the latent coordinates are centred on the
+    mean of the prior ``p(z|T)`` at each row's temperature (the mean of the mixture,
+    between its components): that prior moves with ``T``,
+    and so do the posteriors with it; relative to it, what is left is what tells
+    configurations of one temperature apart (the magnetization, mostly), the order
+    parameter the analysis looks for."""
+    mean, log_var = encode(model, model_inputs(model, ds.x, ds.temperature),
+                           on_batch=on_batch)
+    centre, prior_lv = 0.0, None
+    if getattr(model, "conditioned", False):
+        import tensorflow as tf
+
+        t = ((ds.temperature - model.t_center) / model.t_scale).astype(np.float32)[:, None]
+        centre, prior_lv = (a.numpy().astype(np.float64)
+                            for a in model.prior_moments(tf.constant(t)))
+    latent = mean - centre
+    if ds.h != 0:
+        return Codes(mean, log_var, latent, latent, log_var, False, prior_lv)
+    flipped = model_inputs(model, 1.0 - ds.x, ds.temperature)
+    mean_flip, log_var_flip = encode(model, flipped, on_batch=on_batch)
+    return Codes(mean, log_var, latent, np.concatenate([latent, mean_flip - centre]),
+                 np.concatenate([log_var, log_var_flip]), True, prior_lv)

@@ -31,8 +31,6 @@ __all__ = [
     "nll_entropy",
     "order_parameter_vs_temperature",
     "reconstructions",
-    "sample_grid",
-    "sample_physics",
     "tc_curves",
 ]
 
@@ -227,63 +225,6 @@ def reconstructions(path, originals, probabilities, sampled, temperatures, L: in
         fig.colorbar(im, ax=axes[:, 1], location="bottom", shrink=0.9,
                      label="decoder probability P(s = +1)")
         fig.suptitle(f"L = {L}: reconstructions (white = +1, black = -1)")
-        return _save(fig, Path(path))
-
-
-def sample_grid(path, spins, L: int, side: int = 6) -> str:
-    """A ``side x side`` grid of generated configurations, each titled with its m."""
-    s = np.asarray(spins)[: side * side]
-    k = math.ceil(math.sqrt(len(s)))
-    with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(1.6 * k, 1.7 * k + 0.4), layout="constrained")
-        axes = fig.subplots(k, k, squeeze=False).ravel()
-        for ax, conf in zip(axes, s, strict=False):
-            _spin_image(ax, conf, f"m = {conf.mean():+.2f}")
-        for ax in axes[len(s):]:
-            ax.set_visible(False)
-        fig.suptitle(f"L = {L}: configurations generated from the prior (white = +1)")
-        return _save(fig, Path(path))
-
-
-def sample_physics(path, generated: dict, monte_carlo: dict, comparison: dict, L: int,
-                   exact_energy: float | None = None) -> str:
-    """Histograms of e and |m|, generated against Monte Carlo, and G(r)."""
-    with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(15, 4.4), layout="constrained")
-        axes = fig.subplots(1, 3)
-        for ax, key, name, label, unit in (
-                (axes[0], "energy", "energy", r"energy $e$ ($J$ per spin)", "J/spin"),
-                (axes[1], "abs_m", "magnetization", r"$|m|$ (per spin)", "per spin")):
-            g = np.asarray(generated[name], dtype=np.float64)
-            r = np.asarray(monte_carlo[name], dtype=np.float64)
-            if key == "abs_m":
-                g, r = np.abs(g), np.abs(r)
-            lo, hi = min(g.min(), r.min()), max(g.max(), r.max())
-            bins = np.linspace(lo, hi + 1e-9, 41)
-            c = comparison[key]
-            ax.hist(r, bins=bins, density=True, alpha=0.5, color="C0",
-                    label=f"Monte Carlo (mean {c['monte_carlo_mean']:.3f})")
-            ax.hist(g, bins=bins, density=True, histtype="step", lw=2, color="C3",
-                    label=f"generated (mean {c['generated_mean']:.3f})")
-            if key == "energy" and exact_energy is not None:
-                ax.axvline(exact_energy, color="k", ls="--", lw=1,
-                           label=f"exact mean (Kaufman) {exact_energy:.3f}")
-            ax.set_xlabel(label)
-            ax.set_ylabel("probability density")
-            ax.set_title(f"$W_1$ = {c['w1']:.4f} {unit} (two halves of the MC: "
-                         f"{c['w1_monte_carlo_halves'] or float('nan'):.4f})")
-            ax.legend(loc="best")
-        corr = comparison["correlation"]
-        ax = axes[2]
-        ax.plot(corr["r"], corr["monte_carlo"], "o-", color="C0", label="Monte Carlo")
-        ax.plot(corr["r"], corr["generated"], "s--", color="C3", label="generated")
-        ax.set_xlabel(r"distance $r$ (lattice spacings)")
-        ax.set_ylabel(r"$G(r) = \langle s_x s_{x+r}\rangle$")
-        ax.set_title("spin-spin correlation")
-        ax.legend(loc="best")
-        what = comparison["monte_carlo"]
-        fig.suptitle(f"L = {L}: physics of generated configurations against Monte Carlo "
-                     f"({what})")
         return _save(fig, Path(path))
 
 

@@ -52,7 +52,7 @@ def _best(table: dict, key: str, names) -> tuple[float, str]:
 def latent_physics(codes, ds, replicates: int, seed: int) -> LatentPhysics:
     """Latents of ``ds`` (its :class:`~isingvae.analysis.encode.Codes`) against its
     physics (module docstring); ``replicates`` and ``seed`` of the chain bootstrap."""
-    mean, log_var = codes.mean, codes.log_var
+    mean = codes.latent
     n, copies = ds.n, codes.copies
     T, chain = ds.temperature, ds.chain
     m, e = ds.magnetization, ds.energy
@@ -73,7 +73,7 @@ def latent_physics(codes, ds, replicates: int, seed: int) -> LatentPhysics:
         mi[name] = {k: latent.mutual_information(v, col) for k, col in physics.items()}
     variance = mean.var(axis=0)
     resolution = np.sqrt(np.exp(codes.both_lv).mean(axis=0))
-    kl_dim = 0.5 * (np.exp(log_var) + mean**2 - 1.0 - log_var).mean(axis=0)
+    kl_dim = codes.kl_per_dimension()
 
     norm = np.linalg.norm(mean, axis=1)
     per_t = []
@@ -104,13 +104,16 @@ def record(lp: LatentPhysics, symmetric: bool) -> dict:
         "posterior_sd_rms": lp.resolution.tolist(),
         "kl_per_dim_nats": lp.kl_dim.tolist(),
         "kl_per_dim_note": "KL of the diagonal Gaussian posterior (the flow's base, for a "
-                           "flow posterior) to N(0, 1), per coordinate, averaged over the "
+                           "flow posterior) to the prior (N(0, 1), or p(z|T) for a model "
+                           "conditioned on temperature), per coordinate, averaged over the "
                            "file; indicative only for flow, learned or hierarchical priors",
         "order_parameter": {
             "definition": "posterior means (of each configuration and, at h = 0, its "
-                          "spin-flipped copy), each coordinate divided by its RMS posterior "
-                          "standard deviation, projected on the first principal axis of the "
-                          "active coordinates; centred, unit variance",
+                          "spin-flipped copy; centred on the mean of the prior p(z|T) at "
+                          "the row's temperature for a model conditioned on T), each "
+                          "coordinate divided by its RMS posterior standard deviation, "
+                          "projected on the first principal axis of the active "
+                          "coordinates; centred, unit variance",
             "dims": op.dims.tolist(), "axis": op.axis.tolist(), "unit": op.unit.tolist(),
             "explained_variance": op.explained, "symmetrized": bool(symmetric)},
         "latent_magnetization_correlation": {
@@ -121,14 +124,14 @@ def record(lp: LatentPhysics, symmetric: bool) -> dict:
     }
 
 
-def latent_figures(pair, model, mean: np.ndarray, lp: LatentPhysics, out, seed: int
-                   ) -> list[str]:
+def latent_figures(pair, model, codes, lp: LatentPhysics, out, seed: int) -> list[str]:
     """Latent scatter, latents against ``m``, the order parameter against ``T`` and
     reconstructions at the lowest, critical and highest temperatures."""
-    from isingvae.analysis.encode import reconstruct
+    from isingvae.analysis.encode import model_inputs, reconstruct
 
     ds = pair.dataset
     T, m = ds.temperature, ds.magnetization
+    mean = codes.latent
     dims, var, resolution = lp.dims, lp.variance, lp.resolution
     figs = []
     pcs = latent.principal_components(mean / resolution, dims if dims.size >= 2 else
@@ -150,7 +153,8 @@ def latent_figures(pair, model, mean: np.ndarray, lp: LatentPhysics, out, seed: 
     pick = sorted({0, int(np.argmin(np.abs(temps - figures.TC))), temps.size - 1})
     rng = random.generator(seed, "analysis", 0)
     rows = [int(rng.choice(np.flatnonzero(T == temps[i]))) for i in pick]
-    probs, recon = reconstruct(model, mean[rows], seed=seed)
+    probs, recon = reconstruct(model, codes.mean[rows],
+                               model_inputs(model, ds.x[rows], ds.temperature[rows]), seed=seed)
     figs.append(figures.reconstructions(out / f"reconstructions_{pair.tag}.png",
                                         ds.spins[rows], probs, recon, temps[pick], pair.L))
     return figs

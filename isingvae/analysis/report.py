@@ -110,7 +110,7 @@ def _analyze_pair(pair: Pair, out: Path, settings: dict, encode_bar, step_bar,
     if settings["samples"] > 0:
         sample_record, sample_figs, files = generated_physics(pair, settings, out)
     step_bar.update()
-    figs = physics.latent_figures(pair, model, codes.mean, lp, out, settings["seed"])
+    figs = physics.latent_figures(pair, model, codes, lp, out, settings["seed"])
     if crit.figure is not None:
         figs.insert(3, crit.figure)
     figs += sample_figs

@@ -10,7 +10,10 @@ configurations of the same lattice, :func:`compare_samples` reports, per tempera
   variable's units (J per spin, per spin), next to its noise floor: the distance
   between two halves of the Monte Carlo chains;
 - the spin-spin correlation :math:`G(r) = \langle s_x s_{x+r} \rangle` for
-  :math:`r = 0 .. L/2` (:func:`correlation_function`).
+  :math:`r = 0 .. L/2` (:func:`correlation_function`);
+- at one temperature (a model conditioned on it), the specific heat
+  :math:`C/N = N\,\mathrm{Var}(e)/T^2` and the susceptibility
+  :math:`\chi/N = N\,\mathrm{Var}(|m|)/T` of both, with jackknife errors.
 
 A model that does not condition on temperature generates from the mixture it was
 trained on: its rows have temperature NaN and are compared with the Monte Carlo
@@ -29,7 +32,7 @@ import math
 import numpy as np
 
 from isingvae.errors import InputError
-from isingvae.stats.resampling import chain_mean
+from isingvae.stats.resampling import chain_mean, jackknife
 
 __all__ = ["compare_samples", "correlation_function", "mean_correlation", "wasserstein1"]
 
@@ -99,6 +102,37 @@ def _halves(chain) -> np.ndarray:
     return inv % 2 == 0
 
 
+def _fluctuation(values, T: float, N: int, power: int, groups) -> tuple[float, float]:
+    """``N Var(values) / T^power`` and its jackknife error over ``groups``."""
+    def f(v):
+        return N * np.var(v, ddof=1) / T**power
+
+    v = np.asarray(values, dtype=np.float64)
+    if np.unique(groups).size < 2 or v.size < 3:
+        return float(f(v)) if v.size > 1 else math.nan, math.nan
+    return jackknife(f, v, groups=groups)
+
+
+def _fluctuations(gen: dict, ref: dict, T: float) -> dict:
+    """Specific heat ``C/N = N Var(e) / T^2`` and susceptibility ``chi/N = N Var(|m|) / T``
+    of generated and Monte Carlo rows at one temperature, with jackknife errors (over 20
+    blocks of the independent generated rows; over Markov chains for Monte Carlo)."""
+    N = int(np.asarray(gen["spins"]).shape[-1]) ** 2
+    blocks = np.arange(len(gen["energy"])) % 20
+    out = {}
+    for name, key, power in (("specific_heat", "energy", 2),
+                             ("susceptibility", "magnetization", 1)):
+        g = np.asarray(gen[key], dtype=np.float64)
+        r = np.asarray(ref[key], dtype=np.float64)
+        if key == "magnetization":
+            g, r = np.abs(g), np.abs(r)
+        gv, ge = _fluctuation(g, T, N, power, blocks)
+        rv, re_ = _fluctuation(r, T, N, power, np.asarray(ref["chain"]))
+        out[name] = {"generated": gv, "generated_stderr": ge, "monte_carlo": rv,
+                     "monte_carlo_stderr": re_}
+    return out
+
+
 def compare_samples(generated: dict, reference: dict, *, replicates: int = 200, seed: int = 0
                     ) -> list[dict]:
     """Energy, ``|m|`` and ``G(r)`` of generated configurations against Monte Carlo.
@@ -144,6 +178,8 @@ def compare_samples(generated: dict, reference: dict, *, replicates: int = 200, 
                          "w1": wasserstein1(gv, rv),
                          "w1_monte_carlo_halves": wasserstein1(rv[half], rv[~half])
                          if half.any() and (~half).any() else None}
+        if label is not None:               # fluctuations need one temperature
+            row.update(_fluctuations(gs, rs, label))
         g_gen = mean_correlation(gs["spins"])
         g_mc = mean_correlation(rs["spins"])
         row["correlation"] = {"r": list(range(g_gen.size)), "generated": g_gen.tolist(),
