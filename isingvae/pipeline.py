@@ -1,12 +1,14 @@
 """The main job, ``isingvae run``: data to a report in one command.
 
 For each lattice size of a :class:`RunPlan` it generates Monte Carlo data on a
-temperature grid through T_c, trains the default VAE (unsupervised: its latents give the
-T_c estimates that use no labels) and, separately, the same VAE with a VIB phase head
-(the supervised T_c, where its classifier crosses 1/2), evaluates the VAE's held-out
-likelihood and the head's held-out accuracy, and then analyses all sizes together.  The
-two models are trained apart because a head trained jointly pulls the latents toward the
-label and spoils the unsupervised estimates.  The output folder holds
+temperature grid through T_c, trains the package's default VAE (the autoregressive
+decoder, conditioned on temperature: its held-out likelihood, the configurations it
+generates at every temperature, and its latents, which give the T_c estimates that use
+no labels) and, separately, a VAE with a VIB phase head (the supervised T_c, where its
+classifier crosses 1/2), evaluates the VAE's held-out likelihood and the head's
+held-out accuracy, and then analyses all sizes together.  The two models are trained
+apart because a head trained jointly pulls the latents toward the label and spoils the
+unsupervised estimates.  The output folder holds
 
 - ``README.md``: the headline numbers (held-out NLL against the exact entropy, every
   T_c estimate against Onsager's, the latent-magnetization correlation, the classifier's
@@ -14,8 +16,9 @@ label and spoils the unsupervised estimates.  The output folder holds
 - ``report.json`` and the PNG figures of ``isingvae analyze``;
 - ``run.json``: the plan, written first (a folder that holds anything else, or another
   plan, is refused unless ``--force``);
-- ``timings.json``: wall time of every step (``seconds`` in this call; ``seconds_to_make``
-  when the step did its work, kept from an earlier call for a reused step);
+- ``timings.json``: the machine (CPU model, cores, AVX-512) and the wall time of every
+  step (``seconds`` in this call; ``seconds_to_make`` when the step did its work, kept
+  from an earlier call for a reused step);
 - ``work/``: the data files (``work/data/L16.h5``) and run directories
   (``work/runs/L16`` for the VAE, ``work/runs/L16-vib`` for the head), usable with the
   other commands.
@@ -28,7 +31,6 @@ and redoes only the analysis.  Same plan, same bits.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -53,17 +55,26 @@ class RunPlan:
 
     sizes: tuple[int, ...] = (16, 24, 32)
     temperatures: tuple[float, ...] = tuple(np.round(np.linspace(1.8, 2.8, 21), 6))
-    samples: int = 800              # configurations per temperature
+    #: configurations per temperature and epochs: 200 and 6 (800 and 10 before the
+    #: autoregressive decoder), for the 10-minute budget of the main job on a 2-core
+    #: machine without AVX-512; one model conditioned on T shares them across the grid
+    samples: int = 200
     chains: int = 32
     seed: int = 1
-    epochs: int = 10
-    #: TrainConfig settings of the VAE (beyond epochs and seed)
-    train: dict = field(default_factory=dict)
-    #: settings of the supervised run, on top of ``train``; None: no supervised run.  Five
-    #: epochs: the crossing moved by less than its seed-to-seed scatter from 5 to 10
-    head: dict | None = field(default_factory=lambda: {"head": "vib-phase", "epochs": 5})
-    iw_samples: int = 100
-    analysis_samples: int = 1000
+    epochs: int = 6
+    #: TrainConfig settings of the VAE (beyond epochs and seed): the package's default,
+    #: the autoregressive decoder conditioned on temperature, with batches of 64 (twice
+    #: the updates of the default 128 for 13 % more time: with so few epochs, generated
+    #: energies at L = 32 came 4 % from Kaufman's instead of 7 %)
+    train: dict = field(default_factory=lambda: {"batch_size": 64})
+    #: settings of the supervised run, on top of ``train``; None: no supervised run.  Few
+    #: epochs: the crossing moved by less than its seed-to-seed scatter from 5 to 10; the
+    #: factorised decoder: the head needs the encoder only, and it costs a third
+    head: dict | None = field(default_factory=lambda: {"head": "vib-phase", "epochs": 3,
+                                                       "decoder": "factorized"})
+    iw_samples: int = 50
+    #: generated configurations per size: 50 at each of the 21 temperatures
+    analysis_samples: int = 1050
     bootstrap: int = 100
 
     def to_json(self) -> dict:
@@ -76,11 +87,11 @@ class RunPlan:
 #: the built-in default: L = 16, 24 and 32, 21 temperatures from 1.8 to 2.8 (step 0.05)
 DEFAULT = RunPlan()
 #: a smoke-test plan that runs in well under a minute (``isingvae run --quick``)
-QUICK = RunPlan(sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), samples=64,
-                chains=8, epochs=2,
+QUICK = RunPlan(sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), samples=128,
+                chains=8, epochs=3,
                 train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
-                head={"head": "vib-phase"},
-                iw_samples=10, analysis_samples=100, bootstrap=20)
+                head={"head": "vib-phase", "decoder": "factorized", "epochs": 8},
+                iw_samples=10, analysis_samples=120, bootstrap=20)
 
 
 def _say(text: str, quiet: bool) -> None:
@@ -118,6 +129,24 @@ def _head_estimator(head_models: dict[int, object]):
         return supervised.phase_crossing(replace(ctx, model=model))
 
     return estimator
+
+
+def machine() -> dict:
+    """The CPU the step times were measured on (model name, logical cores, and whether it
+    has AVX-512, which TensorFlow's kernels use when present)."""
+    import platform
+
+    name, flags = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name in ("", platform.machine()):
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    except OSError:
+        pass
+    return {"cpu": name, "cores": os.cpu_count(), "avx512": "avx512f" in flags.split()}
 
 
 def _claim(out: Path, plan: RunPlan, force: bool) -> None:
@@ -225,107 +254,12 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
         t["seconds_to_make"] = earlier.get(t["step"], t["seconds"]) if t["reused"] \
             else t["seconds"]
     total = sum(t["seconds"] for t in timings)
-    record = {"plan": plan.to_json(), "steps": timings, "total_seconds": round(total, 2),
+    record = {"plan": plan.to_json(), "machine": machine(), "steps": timings,
+              "total_seconds": round(total, 2),
               "job_seconds": round(sum(t["seconds_to_make"] for t in timings), 2)}
     write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
+    from isingvae.run_report import summary
+
     write_text(out / "README.md", summary(report, evaluations, plan, record, heads))
     _say(f"[isingvae run] done in {total:.0f} s: {out / 'README.md'}", quiet)
     return {"report": report, "timings": record, "heads": heads, "out": out}
-
-
-# ------------------------------------------------------------------ the report's README
-
-
-def _fmt(x, digits=4) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) \
-        else f"{x:.{digits}f}"
-
-
-def summary(report: dict, evaluations: list[dict], plan: RunPlan, timings: dict,
-            heads: dict | None = None) -> str:
-    """The report folder's README.md: headline numbers and the figures."""
-    tc_exact = report.get("exact", {}).get("tc", 2.0 / math.log(1.0 + math.sqrt(2.0)))
-    lines = ["# isingvae run: report", "",
-             f"Lattices L = {', '.join(map(str, plan.sizes))}; {len(plan.temperatures)} "
-             f"temperatures from {min(plan.temperatures):g} to {max(plan.temperatures):g} "
-             f"(J = k_B = 1); {plan.samples} Monte Carlo configurations per temperature in "
-             f"{plan.chains} chains; the default VAE ({plan.epochs} epochs)"
-             + (f" and, trained separately, the same VAE with a VIB phase head "
-                f"({(plan.head or {}).get('epochs', plan.epochs)} epochs)" if heads else "")
-             + f"; wall time {timings['job_seconds']:.0f} s on this machine"
-             + (f" (this call {timings['total_seconds']:.0f} s, reusing finished steps)"
-                if any(t["reused"] for t in timings["steps"]) else "") + ".", "",
-             "## Critical temperature", "",
-             f"Onsager: T_c = {tc_exact:.5f}. Per lattice size and extrapolated by "
-             f"finite-size scaling (L = inf); errors from resampling whole Markov chains. "
-             f"The last column applies the same estimator to the Monte Carlo magnetization "
-             f"instead of the latent order parameter: it shows the estimator's own "
-             f"finite-size offset from T_c, which the latent estimate shares only as far "
-             f"as the latent coordinate behaves like m.", "",
-             "| method | L | T_c | error | T_c - exact | same estimator on Monte Carlo m |",
-             "|---|---|---|---|---|---|"]
-    reference = {(e["method"], e["L"]): e
-                 for e in report.get("tc_reference", {}).get("estimates", [])}
-    for e in report.get("tc_estimates", []):
-        size = "inf" if e["L"] is None else str(e["L"])
-        ref = reference.get((e["method"].replace("latent-", "magnetization-", 1), e["L"]))
-        ref_text = "" if ref is None or not e["method"].startswith("latent-") else \
-            f"{_fmt(ref['tc'])} +- {_fmt(ref['stderr'])}"
-        lines.append(f"| {e['method']} | {size} | {_fmt(e['tc'])} | {_fmt(e['stderr'])} | "
-                     f"{e['tc'] - tc_exact:+.4f} | {ref_text} |")
-    corr = report.get("latent_magnetization_correlation", {})
-    lines += ["", "## What the latent space learned", "",
-              f"Largest |Pearson r| between a latent coordinate (or the latent norm) and the "
-              f"magnetization m: **{_fmt(corr.get('m'), 3)}**; with |m|: "
-              f"**{_fmt(corr.get('abs_m'), 3)}**."]
-    if heads:
-        away = next(iter(heads.values())).get("away_from_tc")
-        lines += ["", "## Phase classifier (VIB head)", "",
-                  "The VIB head predicts P(ordered | x), labels T < T_c taken from the "
-                  "temperature column; scored on Markov chains not used in training.  Near "
-                  "T_c the label belongs to the temperature, not to the configuration, so "
-                  "the accuracy there stays well below 1.", "",
-                  f"| L | accuracy | accuracy at abs(T - T_c) > {_fmt(away, 1)} | "
-                  "held-out configurations |", "|---|---|---|---|"]
-        lines += [f"| {L} | {_fmt(h.get('accuracy'), 3)} | "
-                  f"{_fmt(h.get('accuracy_away_from_tc'), 3)} | {h.get('n')} |"
-                  for L, h in heads.items()]
-    lines += ["", "## Held-out likelihood against the exact entropy", "",
-              "Negative log-likelihood per spin (importance-weighted, "
-              f"K = {plan.iw_samples}) on Markov chains not used in training, against the "
-              "exact entropy per spin of the finite torus (Kaufman), the floor no model "
-              "can beat.", ""]
-    for L, ev in zip(plan.sizes, evaluations, strict=True):
-        ratios = [r["nll_over_entropy"] for r in ev["per_temperature"]
-                  if r.get("nll_over_entropy") is not None]
-        if ratios:
-            lines.append(f"- L = {L}: NLL / exact entropy {np.mean(ratios):.3f} on average "
-                         f"over the temperatures (from {min(ratios):.3f} to "
-                         f"{max(ratios):.3f}; 1 would be a perfect model).")
-    lines += ["", "| L | T | NLL / spin | error | exact entropy | ratio |",
-              "|---|---|---|---|---|---|"]
-    for L, ev in zip(plan.sizes, evaluations, strict=True):
-        for r in ev["per_temperature"]:
-            lines.append(f"| {L} | {r['temperature']:.3f} | {_fmt(r['nll_per_spin'])} | "
-                         f"{_fmt(r['nll_stderr'])} | {_fmt(r.get('exact_entropy_per_spin'))} | "
-                         f"{_fmt(r.get('nll_over_entropy'), 3)} |")
-    lines += ["", "## Generated configurations against Monte Carlo", "",
-              "Configurations drawn from each model's prior, compared with the Monte Carlo "
-              "data pooled over temperatures (an unconditional model generates the mixture).",
-              "", "| L | quantity | generated mean | Monte Carlo mean | Wasserstein-1 |",
-              "|---|---|---|---|---|"]
-    for run in report.get("runs", []):
-        for c in (run.get("samples") or {}).get("comparisons", []):
-            for key, label in (("energy", "energy / spin"), ("abs_m", "abs(m)")):
-                q = c.get(key) or {}
-                lines.append(f"| {run.get('L')} | {label} | {_fmt(q.get('generated_mean'))} | "
-                             f"{_fmt(q.get('monte_carlo_mean'))} | {_fmt(q.get('w1'))} |")
-    lines += ["", "## Figures", ""]
-    lines += [f"![{name}]({name})" for name in report.get("figures", [])]
-    lines += ["", "## Steps", "", "| step | seconds | reused in this call |",
-              "|---|---|---|"]
-    lines += [f"| {t['step']} | {t['seconds_to_make']:.1f} | "
-              f"{'yes' if t['reused'] else ''} |" for t in timings["steps"]]
-    lines += ["", "Data files and run directories are in `work/`; `report.json` holds every "
-              "number above and more.", ""]
-    return "\n".join(lines)

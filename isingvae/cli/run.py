@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="report directory (default ./isingvae-run); re-running reuses its "
                    "finished steps")
     p.add_argument("--quick", action="store_true",
-                   help="a tiny plan (L = 8 and 12, 2 epochs) to check the set-up in a minute")
+                   help="a tiny plan (L = 8 and 12, 3 epochs) to check the set-up in a minute")
     p.add_argument("--force", action="store_true",
                    help="write into a folder that holds other files or another job, and let "
                    "its steps replace data and runs made with other settings")
