@@ -14,6 +14,9 @@ unsupervised estimates.  The output folder holds
   T_c estimate against Onsager's, the latent-magnetization correlation, the classifier's
   accuracy, the physics of generated configurations) with the figures embedded;
 - ``report.json`` and the PNG figures of ``isingvae analyze``;
+- ``thermo.json`` and ``thermo.png``: free energy, energy, specific heat and entropy of
+  the smallest size by neural importance sampling with its VAE, against Kaufman
+  (``isingvae thermo``);
 - ``run.json``: the plan, written first (a folder that holds anything else, or another
   plan, is refused unless ``--force``);
 - ``timings.json``: the machine (CPU model, cores, AVX-512) and the wall time of every
@@ -76,6 +79,9 @@ class RunPlan:
     #: generated configurations per size: 50 at each of the 21 temperatures
     analysis_samples: int = 1050
     bootstrap: int = 100
+    #: draws per temperature of the neural importance sampling on the smallest size
+    #: (``isingvae thermo``; 0: none)
+    thermo_samples: int = 500
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -91,7 +97,7 @@ QUICK = RunPlan(sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), sam
                 chains=8, epochs=3,
                 train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
                 head={"head": "vib-phase", "decoder": "factorized", "epochs": 8},
-                iw_samples=10, analysis_samples=120, bootstrap=20)
+                iw_samples=10, analysis_samples=120, bootstrap=20, thermo_samples=200)
 
 
 def _say(text: str, quiet: bool) -> None:
@@ -129,6 +135,22 @@ def _head_estimator(head_models: dict[int, object]):
         return supervised.phase_crossing(replace(ctx, model=model))
 
     return estimator
+
+
+def _thermo(run_dir: Path, out: Path, plan: RunPlan, progress) -> dict | None:
+    """Neural importance sampling at the training temperatures of the smallest size's
+    model, into ``thermo.json`` and ``thermo.png``; None for a model it cannot use."""
+    from isingvae.analysis.thermo_figure import thermo_figure
+    from isingvae.evaluation import thermo
+
+    try:
+        result = thermo.thermo(run_dir, plan.temperatures, plan.thermo_samples,
+                               out / "thermo.json", seed=plan.seed, progress=progress)
+    except InputError as exc:          # e.g. a posterior flow: say so, keep the report
+        print(f"[isingvae run] no thermodynamics section: {exc}", file=sys.stderr)
+        return None
+    thermo_figure(result, out / "thermo.png")
+    return result
 
 
 def machine() -> dict:
@@ -249,6 +271,10 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
         run_dirs, data_files, out, samples=plan.analysis_samples, bootstrap=plan.bootstrap,
         seed=plan.seed, progress=False if quiet else None, force=True,   # the folder is ours
         estimators=[_head_estimator(head_models)] if head_models else ()))
+    thermo_result = None
+    if plan.thermo_samples:
+        thermo_result = step(f"thermo L={plan.sizes[0]}", lambda: _thermo(
+            run_dirs[0], out, plan, progress=False if quiet else None))
     evaluations = [RunDir(r).evaluation() for r in run_dirs]
     for t in timings:
         t["seconds_to_make"] = earlier.get(t["step"], t["seconds"]) if t["reused"] \
@@ -260,6 +286,7 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
     write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
     from isingvae.run_report import summary
 
-    write_text(out / "README.md", summary(report, evaluations, plan, record, heads))
+    write_text(out / "README.md", summary(report, evaluations, plan, record, heads,
+                                          thermo_result))
     _say(f"[isingvae run] done in {total:.0f} s: {out / 'README.md'}", quiet)
     return {"report": report, "timings": record, "heads": heads, "out": out}

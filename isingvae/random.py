@@ -22,6 +22,8 @@ purpose                #   used for
 ``bootstrap``          8   chain-bootstrap replicates of the analysis
 ``analysis``           9   which configurations a figure shows or reconstructs
 ``tfdata``             10  shuffling and augmentation of :meth:`IsingDataset.to_tf`
+``thermo``             11  the model's draws of (z, x) for importance sampling and MCMC
+``mcmc``               12  the accept/reject uniforms of the neural MCMC chains
 =====================  ==  =========================================================
 
 The Monte Carlo generator has its own derivation (``isingvae.generation``), versioned
@@ -56,6 +58,8 @@ STREAMS = {
     "bootstrap": 8,
     "analysis": 9,
     "tfdata": 10,
+    "thermo": 11,
+    "mcmc": 12,
 }
 
 

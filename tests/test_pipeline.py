@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
@@ -29,15 +30,21 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert set(report["latent_magnetization_correlation"]) >= {"m", "abs_m"}
     readme = (out / "README.md").read_text()
     for heading in ("Critical temperature", "latent space", "Phase classifier",
-                    "exact entropy", "Generated configurations"):
+                    "exact entropy", "Generated configurations", "Thermodynamics from"):
         assert heading in readme
+    thermo = json.loads((out / "thermo.json").read_text())
+    assert thermo["L"] == 8 and thermo["n"] == 200 and (out / "thermo.png").is_file()
+    assert len(thermo["per_temperature"]) == 6 and "](thermo.png)" in readme
+    for r in thermo["per_temperature"]:      # 3 epochs: a poor proposal, flagged as such
+        assert np.isfinite(r["free_energy_per_spin"]) and r["exact"] is not None
+        assert 0 < r["ess_fraction"] <= 1 and r["ess_warning"] == (r["ess_fraction"] < 0.01)
     for name in report["figures"]:
         assert (out / name).is_file() and f"]({name})" in readme
     first = json.loads((out / "timings.json").read_text())
     assert [s["step"] for s in first["steps"]] == [
         "generate L=8", "generate L=12", "train VAE L=8", "train VAE L=12",
         "train VIB head L=8", "train VIB head L=12", "evaluate L=8", "evaluate L=12",
-        "score VIB head L=8", "score VIB head L=12", "analyze"]
+        "score VIB head L=8", "score VIB head L=12", "analyze", "thermo L=8"]
     assert not any(s["reused"] for s in first["steps"])
     data = {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")}
     weights = _digest(out / "work" / "runs" / "L8" / "model.keras")
@@ -56,7 +63,7 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert second["job_seconds"] > second["total_seconds"]
     assert f"wall time {second['job_seconds']:.0f} s" in (out / "README.md").read_text()
     assert all(s["reused"] for s in second["steps"]
-               if s["step"] != "analyze" and not s["step"].startswith("score"))
+               if s["step"] not in ("analyze", "thermo L=8") and not s["step"].startswith("score"))
     assert {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")} == data
     assert _digest(out / "work" / "runs" / "L8" / "model.keras") == weights
     assert _digest(out / "work" / "runs" / "L8-vib" / "model.keras") == head_weights

@@ -40,7 +40,7 @@ def _damage(run, how):
 
 
 @pytest.mark.parametrize("how", list(DAMAGE))
-@pytest.mark.parametrize("command", ["evaluate", "sample", "analyze"])
+@pytest.mark.parametrize("command", ["evaluate", "sample", "analyze", "thermo"])
 def test_damaged_run_directories_give_one_line(tmp_path, tiny_run, capsys, how, command):
     data, good = tiny_run
     run = shutil.copytree(good, tmp_path / "run")
@@ -48,10 +48,13 @@ def test_damaged_run_directories_give_one_line(tmp_path, tiny_run, capsys, how, 
     before = snapshot(run, data)
     argv = {"evaluate": ["evaluate", run, "--data", data, "--iw-samples", 2],
             "sample": ["sample", run, "--n", 5, "--out", tmp_path / "s.h5"],
-            "analyze": ["analyze", run, "--data", data, "--out", tmp_path / "report"]}
+            "analyze": ["analyze", run, "--data", data, "--out", tmp_path / "report"],
+            "thermo": ["thermo", run, "--temperatures", 2.5, "--n", 10,
+                       "--out", tmp_path / "t.json"]}
     needle = DAMAGE[how][2]
     if how == "config-bad-settings" and command == "analyze":
         needle = "epochs"          # analyze reads the settings only to pair runs with data
     assert_refused(cli(argv[command], capsys), needle)
     assert unchanged(before)
     assert not (tmp_path / "s.h5").exists() and not (tmp_path / "report").exists()
+    assert not (tmp_path / "t.json").exists()

@@ -33,8 +33,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 #: command name -> module of isingvae.cli
-COMMANDS = {name: name for name in ("generate", "train", "evaluate", "sample", "analyze",
-                                    "run")}
+COMMANDS = {name: name for name in ("generate", "train", "evaluate", "sample", "thermo",
+                                    "analyze", "run")}
 
 
 class _Parser(argparse.ArgumentParser):

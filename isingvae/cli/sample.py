@@ -11,8 +11,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="run directory made by 'isingvae train'")
     p.add_argument("--n", type=int, default=1000, help="number of configurations (default 1000)")
     p.add_argument("--out", required=True, help="output HDF5 file")
-    p.add_argument("--temperature", type=float, help="generate at this temperature (models "
-                   "trained with --head m2-temperature; one of their training temperatures)")
+    p.add_argument("--temperature", type=float, help="generate at this temperature (a model "
+                   "conditioned on temperature: any T in its trained range; --head "
+                   "m2-temperature: one of its classes; with --mcmc: the Boltzmann target)")
+    p.add_argument("--mcmc", action="store_true",
+                   help="exact Boltzmann samples at --temperature from neural MCMC chains "
+                   "(the model as an independence Metropolis-Hastings proposal)")
+    p.add_argument("--chains", type=int, default=16,
+                   help="chains of --mcmc (default 16); rows of one chain share its id")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0); same seed, same bits")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out file that this command did not make")
@@ -24,7 +30,14 @@ def execute(args: argparse.Namespace) -> int:
 
     import_quietly()
     path = sample(args.run_dir, args.n, args.out, seed=args.seed, temperature=args.temperature,
-                  force=args.force)
+                  force=args.force, mcmc=args.mcmc, chains=args.chains)
     at = f" at T = {args.temperature:g}" if args.temperature is not None else ""
-    print(f"{path}: {args.n} configurations sampled from {args.run_dir}{at}")
+    how = "Boltzmann samples from neural MCMC chains of" if args.mcmc else "sampled from"
+    print(f"{path}: {args.n} configurations {how} {args.run_dir}{at}")
+    if args.mcmc:
+        from isingvae.storage import read_header
+
+        a = read_header(path).attrs
+        print(f"acceptance {float(a['acceptance']):.3f}, integrated autocorrelation time of "
+              f"the energy {float(a['tau_int_energy']):.1f} steps")
     return 0

@@ -5,7 +5,11 @@
 - :mod:`~isingvae.evaluation.heads`: :func:`head_metrics` and :func:`predictions` of a
   supervised head;
 - :mod:`~isingvae.evaluation.sampling`: :func:`sample`, configurations drawn from the
-  model, in the data's HDF5 layout.
+  model (or, with ``mcmc=True``, Boltzmann samples from neural MCMC chains), in the
+  data's HDF5 layout;
+- :mod:`~isingvae.evaluation.thermo` (a module; the function is ``thermo.thermo``):
+  free energy, energy, specific heat, susceptibility and entropy by neural importance
+  sampling, with a neural MCMC summary, against Kaufman's exact values.
 
 Names load on first use (TensorFlow only when a model runs).
 """

@@ -59,6 +59,8 @@ def sample(
     temperature: float | Sequence[float] | None = None,
     force: bool = False,
     batch_size: int = 4096,
+    mcmc: bool = False,
+    chains: int = 16,
 ) -> Path:
     """Draw ``n`` configurations from a trained run into an HDF5 file
     (``docs/interfaces.md`` §1).
@@ -77,6 +79,14 @@ def sample(
     then ``T``.  Other models refuse it.  Without it, a model conditioned on temperature
     draws ``n`` configurations at its training temperatures, shared among them as its
     training rows were (the mixture it was trained on; each row records its ``T``).
+
+    ``mcmc``: Boltzmann samples at one ``temperature`` instead, from ``chains`` neural
+    MCMC chains (:mod:`isingvae.evaluation.thermo`: independence Metropolis-Hastings with
+    the model as proposal, any single-level VAE without a posterior flow; an
+    unconditional model proposes from its one distribution at every T).  Each chain is
+    burnt in for a tenth of its length, rows of one chain share its ``chain`` id, and
+    the file has ``algorithm = "vae-mcmc"`` with ``acceptance``, ``tau_int_energy``
+    (steps) and ``burn_in`` attributes.
     """
     from isingvae import lattice
     from isingvae._locks import exclusive
@@ -91,7 +101,16 @@ def sample(
     run = RunDir(run_dir)
     record = run.trained()
     L = int(record["data"]["L"])
-    _check_temperatures(run, record, temps)
+    if mcmc:
+        from isingvae.evaluation.thermo import check_run
+
+        if temps is None or len(temps) != 1:
+            raise InputError("--mcmc samples the Boltzmann distribution at one temperature: "
+                             "give one --temperature")
+        chains = _v.count("--chains", chains, hi=n)
+        check_run(run, record, temps)
+    else:
+        _check_temperatures(run, record, temps)
     plan = _rows_per_temperature(record, n, temps)
     rows = sum(c for _, c in plan)
     _v.fits_in_memory(f"--n {n} at L = {L}", rows * (L * L + 40))
@@ -99,7 +118,8 @@ def sample(
         made_by = json.dumps({"command": "sample", "run_dir": str(run.path.resolve()),
                               "model_sha256": run.model_digest(), "n": n, "seed": seed,
                               "temperature": temps if temps is None or len(temps) > 1
-                              else temps[0]}, sort_keys=True)
+                              else temps[0], **({"mcmc": True, "chains": chains} if mcmc
+                                                else {})}, sort_keys=True)
         if out.exists():
             prior, what = _made_by(out)
             if prior == made_by:
@@ -108,9 +128,13 @@ def sample(
                 raise InputError(f"{out} exists and is {what}, not made by this command; "
                                  f"choose another --out, or pass --force to replace it")
         model, _ = run.load()
+        data = record["data"]
+        if mcmc:
+            return _write_mcmc(out, model, n, temps[0], seed, chains, data, batch_size,
+                               {"run_dir": str(run.path.resolve()),
+                                "model_settings": record["settings"], "made_by": made_by})
         spins = np.concatenate([_draw(model, c, seed, t, k, batch_size)
                                 for k, (t, c) in enumerate(plan)])
-        data = record["data"]
         column = np.concatenate([np.full(c, np.nan if t is None else t) for t, c in plan])
         return write_ising_file(
             out, L=L, J=data["J"], h=data["h"], seed=seed, algorithm="vae", spins=spins,
@@ -161,3 +185,30 @@ def _draw(model, n: int, seed: int, temperature: float | None, index: int,
         x = draw(m, fold(root, b0), at)           # a tensor: no retracing per temperature
         spins[b0:b0 + m] = np.where(x.numpy()[..., 0] > 0.5, 1, -1)
     return spins
+
+
+def _write_mcmc(out: Path, model, n: int, T: float, seed: int, chains: int, data: dict,
+                batch_size: int, attrs: dict) -> Path:
+    """``n`` rows from ``chains`` neural MCMC chains at ``T`` (:func:`sample`)."""
+    from isingvae import lattice
+    from isingvae.evaluation import thermo
+    from isingvae.storage import write_ising_file
+
+    kept = -(-n // chains)                        # rows per chain, rounded up
+    burn = max(kept // 10, 1)
+    steps = kept + burn
+    N, J, h = model.L * model.L, data["J"], data["h"]
+    spins, log_ratio = thermo.draw(model, T, steps * chains, seed, 0, batch_size)
+    e = lattice.energy(spins, J, h)
+    state, accepted = thermo.mcmc_chains(-N * e / T + log_ratio, chains, seed, 0)
+    summary = thermo.mcmc_summary(e, state, accepted, burn)
+    rows = state[burn:].T.reshape(-1)[:n]          # chain by chain
+    chain = np.repeat(np.arange(chains), kept)[:n]
+    picked = spins[rows]
+    return write_ising_file(
+        out, L=model.L, J=J, h=h, seed=seed, algorithm="vae-mcmc", spins=picked,
+        temperature=np.full(n, T), energy=e[rows],
+        magnetization=lattice.magnetization(picked), chain=chain,
+        attrs={**attrs, "acceptance": summary["acceptance"],
+               "tau_int_energy": summary["tau_int_energy"], "burn_in": burn,
+               "chains": chains})

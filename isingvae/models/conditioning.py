@@ -117,6 +117,27 @@ class Conditioning:
         t = (tf.cast(temperature, tf.float32) - self.t_center) / self.t_scale
         return tf.broadcast_to(tf.reshape(t, [-1, 1]), [n, 1])
 
+    def joint_draw(self, n: int, seed, temperature=None):
+        """``n`` pairs ``(z, x)`` from the model's joint ``p(z|T) p(x|z,T)`` and, for each,
+        ``log q(z|x,T) - log p(z|T) - log p(x|z,T)``: the configurations ``(n, L, L, 1)``
+        in {0, 1} and that log-ratio ``(n,)``.  Adding ``-H(x)/T`` to the ratio gives the
+        log-weight of :mod:`isingvae.evaluation.thermo`, whose mean is the partition
+        function.  Needs a posterior whose density can be evaluated at any ``z``: the
+        diagonal Gaussian (no flow)."""
+        if getattr(self, "flow", None) is not None:
+            raise InputError("joint_draw needs q(z|x) at any z: a model without a "
+                             "posterior flow")
+        fold = tf.random.experimental.stateless_fold_in
+        z = self.prior_sample(n, fold(seed, 0), temperature)
+        t = self._standard_t(n, temperature) if self.conditioned else None
+        c = self._cond(z, t=t)
+        x = self.sample_from(c, fold(seed, 1))
+        inputs = self.with_temperature(x, temperature) if self.conditioned else x
+        mean, log_var = self.encode(inputs)
+        log_ratio = (gaussian_log_prob(z, mean, log_var) - self.prior_log_prob(z, inputs)
+                     - self.log_px(inputs, c))
+        return x, log_ratio
+
     def sample_x(self, n: int, seed, temperature=None):
         """``n`` configurations ``(n, L, L, 1)`` in {0, 1} from the model (at
         ``temperature`` for a conditional model): ``z`` from the prior, ``x`` from the
