@@ -50,6 +50,8 @@ __all__ = ["DEFAULT", "QUICK", "RunPlan", "run"]
 
 #: the job's plan, written first, so that a folder says whose it is
 RUN_RECORD = "run.json"
+#: models per size at most (``--ensemble``)
+MAX_ENSEMBLE = 16
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,14 @@ class RunPlan:
 
     sizes: tuple[int, ...] = (16, 24, 32)
     temperatures: tuple[float, ...] = tuple(np.round(np.linspace(1.8, 2.8, 21), 6))
-    #: configurations per temperature and epochs: 200 and 6 (800 and 10 before the
-    #: autoregressive decoder), for the 10-minute budget of the main job on a 2-core
-    #: machine without AVX-512; one model conditioned on T shares them across the grid
+    #: configurations per temperature and epochs: 200 and 3 (800 and 10 before the
+    #: autoregressive decoder, 6 before the ensemble of two), for the 10-minute budget of
+    #: the main job on a 2-core machine without AVX-512; one model conditioned on T
+    #: shares them across the grid
     samples: int = 200
     chains: int = 32
     seed: int = 1
-    epochs: int = 6
+    epochs: int = 3
     #: TrainConfig settings of the VAE (beyond epochs and seed): the package's default,
     #: the autoregressive decoder conditioned on temperature, with batches of 64 (twice
     #: the updates of the default 128 for 13 % more time: with so few epochs, generated
@@ -82,6 +85,21 @@ class RunPlan:
     #: draws per temperature of the neural importance sampling on the smallest size
     #: (``isingvae thermo``; 0: none)
     thermo_samples: int = 500
+    #: VAEs trained per size on the same data (training seeds ``seed`` and then streams
+    #: of :mod:`isingvae.random`): their spread enters every T_c error bar
+    ensemble: int = 2
+
+    def __post_init__(self):
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
+                or not 1 <= self.ensemble <= MAX_ENSEMBLE:
+            raise InputError(f"--ensemble must be an integer from 1 to {MAX_ENSEMBLE}, got "
+                             f"{self.ensemble!r}")
+
+    def member_seed(self, k: int) -> int:
+        """Training seed of ensemble member ``k`` (0: the plan's seed)."""
+        from isingvae import random
+
+        return self.seed if k == 0 else random.int_seed(self.seed, "ensemble", k)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -97,7 +115,8 @@ QUICK = RunPlan(sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), sam
                 chains=8, epochs=3,
                 train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
                 head={"head": "vib-phase", "decoder": "factorized", "epochs": 8},
-                iw_samples=10, analysis_samples=120, bootstrap=20, thermo_samples=200)
+                iw_samples=10, analysis_samples=120, bootstrap=20, thermo_samples=200,
+                ensemble=2)
 
 
 def _say(text: str, quiet: bool) -> None:
@@ -130,7 +149,7 @@ def _head_estimator(head_models: dict[int, object]):
 
     def estimator(ctx):
         model = head_models.get(ctx.pair.L)
-        if model is None:
+        if model is None or ctx.pair.member > 0:     # one head per size, not per member
             return []
         return supervised.phase_crossing(replace(ctx, model=model))
 
@@ -246,9 +265,16 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
         if res is not None and res.already_complete:
             timings[-1]["reused"] = True
         data_files.append(path)
-    for L, path in zip(plan.sizes, data_files, strict=True):
-        run_dirs.append(out / "work" / "runs" / f"L{L}")
-        train_step(f"train VAE L={L}", path, run_dirs[-1], config)
+    members: list[tuple[Path, Path]] = []          # (run, data) of every ensemble member
+    for k in range(plan.ensemble):
+        cfg = config if k == 0 else TrainConfig(**{**base, "seed": plan.member_seed(k)})
+        for L, path in zip(plan.sizes, data_files, strict=True):
+            run_dir = out / "work" / "runs" / (f"L{L}" if k == 0 else f"L{L}-member{k + 1}")
+            if k == 0:
+                run_dirs.append(run_dir)
+            members.append((run_dir, path))
+            train_step(f"train VAE L={L}" + ("" if k == 0 else f" member {k + 1}"), path,
+                       run_dir, cfg)
     if head_config is not None:
         for L, path in zip(plan.sizes, data_files, strict=True):
             head_runs[L] = out / "work" / "runs" / f"L{L}-vib"
@@ -268,7 +294,8 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
     from isingvae.analysis.report import analyze
 
     report = step("analyze", lambda: analyze(
-        run_dirs, data_files, out, samples=plan.analysis_samples, bootstrap=plan.bootstrap,
+        [r for r, _ in members], [d for _, d in members], out,
+        samples=plan.analysis_samples, bootstrap=plan.bootstrap,
         seed=plan.seed, progress=False if quiet else None, force=True,   # the folder is ours
         estimators=[_head_estimator(head_models)] if head_models else ()))
     thermo_result = None

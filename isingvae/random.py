@@ -24,6 +24,7 @@ purpose                #   used for
 ``tfdata``             10  shuffling and augmentation of :meth:`IsingDataset.to_tf`
 ``thermo``             11  the model's draws of (z, x) for importance sampling and MCMC
 ``mcmc``               12  the accept/reject uniforms of the neural MCMC chains
+``ensemble``           13  the training seed of each further member of an ensemble
 =====================  ==  =========================================================
 
 The Monte Carlo generator has its own derivation (``isingvae.generation``), versioned
@@ -60,6 +61,7 @@ STREAMS = {
     "tfdata": 10,
     "thermo": 11,
     "mcmc": 12,
+    "ensemble": 13,
 }
 
 

@@ -99,6 +99,17 @@ def _thermo_section(result: dict) -> list[str]:
     return [*lines, "", "![thermo.png](thermo.png)"]
 
 
+def _headline(report: dict, tc_exact: float, plan) -> list[str]:
+    """The one-line headline T_c, or why there is none."""
+    head = report.get("tc_headline") or {}
+    if head.get("tc") is not None:
+        return [f"**Headline: T_c = {head['tc']:.4f} +- {head['stderr']:.4f}** "
+                f"({head['tc'] - tc_exact:+.4f} from Onsager's), the weighted mean of "
+                f"{', '.join(head['methods'])} (chi2 = {head['chi2']:.1f} for {head['dof']} "
+                f"degrees of freedom, p = {head['p_value']:.2g}: consistent)."]
+    return [f"**No headline T_c**: {head.get('note', 'no estimate to combine')}."]
+
+
 def summary(report: dict, evaluations: list[dict], plan, timings: dict,
             heads: dict | None = None, thermo: dict | None = None) -> str:
     """The report folder's README.md: headline numbers and the figures."""
@@ -115,15 +126,22 @@ def summary(report: dict, evaluations: list[dict], plan, timings: dict,
              + f"{timings.get('machine', {}).get('cores', '?')} cores)"
              + (f" (this call {timings['total_seconds']:.0f} s, reusing finished steps)"
                 if any(t["reused"] for t in timings["steps"]) else "") + ".", "",
-             "## Critical temperature", "",
+             "## Critical temperature", "", *_headline(report, tc_exact, plan), "",
              f"Onsager: T_c = {tc_exact:.5f}. Per lattice size and extrapolated by "
-             f"finite-size scaling (L = inf); errors from resampling whole Markov chains. "
-             f"The last column applies the same estimator to the Monte Carlo magnetization "
-             f"instead of the latent order parameter: it shows the estimator's own "
-             f"finite-size offset from T_c, which the latent estimate shares only as far "
-             f"as the latent coordinate behaves like m.", "",
-             "| method | L | T_c | error | T_c - exact | same estimator on Monte Carlo m |",
-             "|---|---|---|---|---|---|"]
+             f"finite-size scaling (L = inf). Per size, the error combines the resampling "
+             f"of whole Markov chains with the spread of T_c(L) over the "
+             f"{getattr(plan, 'ensemble', 1)} VAEs trained per size on the same data "
+             f"(different training seeds); each fit gives its chi2/dof and p-value, and a "
+             f"fit with p < 0.05 is marked poor (its error is already scaled up by "
+             f"sqrt(chi2/dof)). The column 'on Monte Carlo m' applies the same estimator to "
+             f"the Monte Carlo magnetization instead of the latent order parameter: it shows "
+             f"the estimator's own finite-size offset from T_c, which the latent estimate "
+             f"shares only as far as the latent coordinate behaves like m. The exact "
+             f"specific-heat maximum of each L x L torus (Kaufman) is an exact T_c(L): its "
+             f"offset is the size of a finite-size shift at that L.", "",
+             "| method | L | T_c | error | T_c - exact | fit chi2/dof (p) | "
+             "same estimator on Monte Carlo m |",
+             "|---|---|---|---|---|---|---|"]
     reference = {(e["method"], e["L"]): e
                  for e in report.get("tc_reference", {}).get("estimates", [])}
     for e in report.get("tc_estimates", []):
@@ -131,8 +149,15 @@ def summary(report: dict, evaluations: list[dict], plan, timings: dict,
         ref = reference.get((e["method"].replace("latent-", "magnetization-", 1), e["L"]))
         ref_text = "" if ref is None or not e["method"].startswith("latent-") else \
             f"{_fmt(ref['tc'])} +- {_fmt(ref['stderr'])}"
+        fit = ""
+        if e["L"] is None and e.get("dof"):
+            fit = (f"{e['chi2']:.1f}/{e['dof']} ({e['p_value']:.2g})"
+                   + (" **poor**" if e.get("poor_fit") else ""))
         lines.append(f"| {e['method']} | {size} | {_fmt(e['tc'])} | {_fmt(e['stderr'])} | "
-                     f"{e['tc'] - tc_exact:+.4f} | {ref_text} |")
+                     f"{e['tc'] - tc_exact:+.4f} | {fit} | {ref_text} |")
+    for e in report.get("tc_reference", {}).get("exact_specific_heat_peak", []):
+        lines.append(f"| exact specific-heat peak (Kaufman) | {e['L']} | {_fmt(e['tc'])} | "
+                     f"exact | {e['tc'] - tc_exact:+.4f} | | |")
     corr = report.get("latent_magnetization_correlation", {})
     lines += ["", "## What the latent space learned", "",
               f"Largest |Pearson r| between a latent coordinate (or the latent norm) and the "

@@ -531,6 +531,46 @@ def test_analyze_compares_a_conditional_model_per_temperature(trained, tmp_path)
     assert "sample_physics_L16.png" in rep["figures"]
 
 
+def test_analyze_an_ensemble_combines_runs_on_one_file(trained, tmp_path, capsys):
+    """Two runs on the same file form an ensemble: one estimate per method, its error
+    the chain part and the spread of the two runs in quadrature; the data's own
+    (magnetization) estimates and the samples are made once."""
+    from dataclasses import replace
+
+    from isingvae import exact
+    from isingvae.training import train
+
+    train(L16, trained / "run16-seed7", replace(TINY, seed=7), verbose=0)
+    out = tmp_path / "report"
+    assert _run([trained / "run16", trained / "run16-seed7", "--data", L16, L16, "--out",
+                 out, "--samples", 40, "--bootstrap", 20, "--quiet"]) == 0
+    assert "exact specific-heat peak" in capsys.readouterr().out
+    rep = _check_report(out, [16])
+    assert rep["ensembles"] == [{"data": str(L16), "L": 16,
+                                 "runs": [str(trained / "run16"),
+                                          str(trained / "run16-seed7")]}]
+    members = [{e["method"]: e["tc"] for e in r["tc"]["estimates"]} for r in rep["runs"]]
+    assert [r["ensemble_member"] for r in rep["runs"]] == [0, 1]
+    sized = [e for e in rep["tc_estimates"] if e["L"] == 16]
+    assert len({e["method"] for e in sized}) == len(sized)          # one per method
+    for e in sized:
+        both = [m[e["method"]] for m in members if e["method"] in m]
+        assert e["member_tc"] == pytest.approx(both) and e["ensemble"] == len(both)
+        assert e["tc"] == pytest.approx(np.mean(both))
+        if e["stderr_model"] is not None:
+            assert e["stderr"] == pytest.approx(math.hypot(e["stderr_chains"],
+                                                           e["stderr_model"]))
+            assert e["stderr_model"] == pytest.approx(e["model_spread"] / math.sqrt(2))
+    ref = [(e["method"], e["L"]) for e in rep["tc_reference"]["estimates"]]
+    assert len(ref) == len(set(ref))
+    (peak,) = rep["tc_reference"]["exact_specific_heat_peak"]
+    assert peak["L"] == 16 and peak["tc"] == pytest.approx(exact.specific_heat_peak(16))
+    assert "tc_L16_member2.png" in rep["figures"] and "latent_scatter_L16_member2.png" \
+        not in rep["figures"]
+    assert [f for f in rep["files"] if f.endswith(".h5")] == ["samples_L16.h5"]
+    assert set(rep["tc_headline"]) >= {"methods", "tc", "stderr", "consistent", "note"}
+
+
 @pytest.mark.slow
 def test_analyze_two_sizes_extrapolates(trained, tmp_path):
     from isingvae.training import train
@@ -560,6 +600,7 @@ BAD_CASES = [
     (lambda r, t: [r / "run16", "--data", L16, "--out", t / "o", "--samples", -1], "--samples"),
     (lambda r, t: [r / "run16", "--data", L16, "--out", t / "o", "--seed", -3], "seed"),
     (lambda r, t: [r / "run16", "--data", L16, "--out", t / "file.txt"], "not a directory"),
+    (lambda r, t: [r / "run16", r / "run16", "--data", L16, L16, "--out", t / "o"], "twice"),
 ]
 
 

@@ -176,6 +176,28 @@ def test_specific_heat_peak_approaches_tc():
     assert dist[-1] < 0.01
     # the peak grows without bound (logarithmically) with L
     assert np.all(np.diff(heights) > 0)
+    # the package's own search finds the same maxima
+    for L, t in zip((8, 16, 32, 64, 128), peaks, strict=True):
+        assert exact.specific_heat_peak(L) == pytest.approx(t, abs=1e-6)
+
+
+@pytest.mark.parametrize("L", [3, 4])
+def test_specific_heat_peak_matches_enumeration(L):
+    """The exact pseudo-critical temperature of a tiny torus: the maximum of C(T) from
+    the enumerated density of states, on a grid of step 1e-4."""
+    t = np.arange(1.5, 4.0, 1e-4)
+    c = exact.enumerate_lattice(L, t).specific_heat
+    assert exact.specific_heat_peak(L) == pytest.approx(t[np.argmax(c)], abs=1.5e-4)
+    assert exact.specific_heat_peak(L, J=2.0) == pytest.approx(2 * exact.specific_heat_peak(L))
+
+
+def test_specific_heat_peak_shift_has_the_ferdinand_fisher_amplitude():
+    """T_max(L) = T_c (1 + 0.3603/L + O(L^-2)) on the torus (Ferdinand and Fisher 1969):
+    Richardson's extrapolation of L (T_max/T_c - 1) from L = 256 and 512."""
+    amp = {L: L * (exact.specific_heat_peak(L) / TC - 1) for L in (256, 512)}
+    assert 2 * amp[512] - amp[256] == pytest.approx(0.3603, abs=5e-4)
+    with pytest.raises(InputError):
+        exact.specific_heat_peak(1)
 
 
 # --- entropy limits --------------------------------------------------------------------

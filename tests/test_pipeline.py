@@ -43,7 +43,8 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     first = json.loads((out / "timings.json").read_text())
     assert [s["step"] for s in first["steps"]] == [
         "generate L=8", "generate L=12", "train VAE L=8", "train VAE L=12",
-        "train VIB head L=8", "train VIB head L=12", "evaluate L=8", "evaluate L=12",
+        "train VAE L=8 member 2", "train VAE L=12 member 2", "train VIB head L=8",
+        "train VIB head L=12", "evaluate L=8", "evaluate L=12",
         "score VIB head L=8", "score VIB head L=12", "analyze", "thermo L=8"]
     assert not any(s["reused"] for s in first["steps"])
     data = {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")}
@@ -53,6 +54,18 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert json.loads((out / "work" / "runs" / "L8" / "config.json").read_text()
                       )["settings"]["head"] == "none"
     assert "classifier.png" in report["figures"]
+    # an ensemble of two VAEs per size: the second with its own seed stream
+    from isingvae import random
+
+    second_seed = json.loads((out / "work" / "runs" / "L8-member2" / "config.json"
+                              ).read_text())["settings"]["seed"]
+    assert second_seed == random.int_seed(1, "ensemble", 1) != 1
+    assert [len(g["runs"]) for g in report["ensembles"]] == [2, 2]
+    latent8 = [e for e in report["tc_estimates"]
+               if e["L"] == 8 and e["method"].startswith("latent-")]
+    assert latent8 and all(e["ensemble"] == 2 for e in latent8)
+    assert "Headline" in readme or "No headline" in readme
+    assert "exact specific-heat peak (Kaufman) | 12 |" in readme
 
     assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
     second = json.loads((out / "timings.json").read_text())
@@ -67,6 +80,14 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert {p.name: _digest(p) for p in (out / "work" / "data").glob("*.h5")} == data
     assert _digest(out / "work" / "runs" / "L8" / "model.keras") == weights
     assert _digest(out / "work" / "runs" / "L8-vib" / "model.keras") == head_weights
+
+
+@pytest.mark.parametrize("value", ["0", "17", "-1"])
+def test_run_refuses_a_bad_ensemble_in_one_line(tmp_path, capsys, value):
+    assert cli.main(["run", "--quick", "--ensemble", value, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--ensemble" in err and value in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_run_refuses_an_out_that_is_a_file(tmp_path, capsys):

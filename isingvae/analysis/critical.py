@@ -5,7 +5,9 @@ parameter :math:`\\zeta` (every row and, at zero field, its spin-flipped copy) w
 bootstrap errors, and the same estimators on the Monte Carlo magnetization give each
 estimator's own finite-size offset (``magnetization-*``, the report's reference column).
 Estimators plugged in by the caller (a supervised head's crossing) receive a
-:class:`~isingvae.analysis.pairs.PairContext` and return their own estimates.
+:class:`~isingvae.analysis.pairs.PairContext` and return their own estimates.  Every
+estimate is tagged with the pair's ensemble and member, and the magnetization reference
+is computed once per data file (for the first member of its ensemble).
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ def critical_temperatures(pair, model, codes, lp, settings: dict, out,
         m = ds.magnetization
         m_all = np.concatenate([m, -m]) if codes.symmetric else m
         reference = estimate_tc(m_all, T2, chain2, L=pair.L, replicates=boot, seed=seed)
-        result.reference_estimates = [
-            {**est, "method": est["method"].replace("latent-", "magnetization-", 1)}
-            for est in reference.estimates]
+        if pair.member == 0:                  # the data's own estimates: once per file
+            result.reference_estimates = [
+                {**est, "method": est["method"].replace("latent-", "magnetization-", 1)}
+                for est in reference.estimates]
         result.estimates += analysis.estimates
         result.failures += analysis.failures
         result.record = analysis.to_json()
@@ -70,4 +73,6 @@ def critical_temperatures(pair, model, codes, lp, settings: dict, out,
     ctx = PairContext(pair, model, ds, codes.latent, codes.log_var, lp.zeta, settings)
     for fn in estimators:
         result.estimates += [check_estimate(est) for est in fn(ctx)]
+    for est in result.estimates:        # members of one ensemble are combined later
+        est.update(ensemble=pair.ensemble, member=pair.member)
     return result

@@ -14,9 +14,14 @@ from collections.abc import Iterable
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.stats.fss import extrapolate
+from isingvae.stats.ensemble import ensemble_estimates
+from isingvae.stats.fss import combine, extrapolate
 
-__all__ = ["check_estimate", "merge_estimates"]
+__all__ = ["HEADLINE_METHODS", "check_estimate", "headline", "merge_estimates"]
+
+#: the estimators whose ``-fss`` extrapolations make the headline T_c: those that use
+#: neither labels nor the exact T_c
+HEADLINE_METHODS = ("latent-susceptibility", "latent-binder", "latent-clustering")
 
 
 def check_estimate(e: dict) -> dict:
@@ -45,10 +50,28 @@ def merge_estimates(per_size: Iterable[dict], extra: Iterable[dict] = ()
                     ) -> tuple[list[dict], dict]:
     """Per-size estimates (unsupervised and extra), then their finite-size-scaling
     extrapolations: ``(tc_estimates, fits)``.  This is the extension point for
-    supervised estimates: pass their per-size dicts as ``extra``."""
+    supervised estimates: pass their per-size dicts as ``extra``.
+
+    Estimates of the members of an ensemble (the same ``ensemble`` key: runs on one
+    data file) are first combined into one per method and ensemble, with the models'
+    spread in the error bar (:mod:`isingvae.stats.ensemble`); an estimate without the
+    key is an ensemble of its own.
+    """
     rows = [check_estimate(e) for e in [*per_size, *extra]]
-    sized = [e for e in rows if e["L"] is not None]
+    for i, e in enumerate(rows):
+        e.setdefault("ensemble", f"estimate {i}")
+    sized = ensemble_estimates(e for e in rows if e["L"] is not None)
+    for e in rows:
+        if e["L"] is None:
+            e.pop("ensemble")
     fss_rows, fits = extrapolate(sized)
     have = {e["method"] for e in fss_rows}
     given_fss = [e for e in rows if e["L"] is None and e["method"] not in have]
     return [*sized, *fss_rows, *given_fss], fits
+
+
+def headline(tc_estimates: Iterable[dict], methods=HEADLINE_METHODS) -> dict:
+    """The report's one T_c: :func:`isingvae.stats.fss.combine` of the ``-fss``
+    extrapolations (nu fixed) of ``methods``, when they agree."""
+    wanted = {f"{m}-fss" for m in methods}
+    return combine(e for e in tc_estimates if e["method"] in wanted)

@@ -262,11 +262,13 @@ def nll_entropy(path, tables: list[tuple[str, int, list[dict]]]) -> str:
         return _save(fig, Path(path))
 
 
-def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = None) -> str:
+def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = None,
+             exact_peaks: list[dict] | None = None) -> str:
     """Pseudo-critical temperatures against 1/L with the fits extrapolated to 1/L = 0.
 
     ``reference``: ``(per_size, fits)`` of the same estimators on the Monte Carlo
-    magnetization, drawn in a second panel.
+    magnetization, drawn in a second panel.  ``exact_peaks``: ``{"L", "tc"}`` of the
+    exact specific-heat maximum, drawn in every panel as the exact finite-size line.
     """
     panels = [("latent order parameter", per_size, fits)]
     if reference is not None and reference[0]:
@@ -293,7 +295,14 @@ def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = N
                             lw=1)
                     ax.errorbar([0.0], [f["tc"]], [f["tc_stderr"]], fmt=marker, mfc="white",
                                 color=color, capsize=4, ms=8,
-                                label=rf"{name}: {f['tc']:.4f} $\pm$ {f['tc_stderr']:.4f}")
+                                label=rf"{name}: {f['tc']:.4f} $\pm$ {f['tc_stderr']:.4f}"
+                                      + (" (poor fit)" if f.get("poor_fit") else ""))
+            if exact_peaks:       # exact points, joined, and on to T_c at 1/L = 0
+                rows = sorted(exact_peaks, key=lambda e: -e["L"])
+                tc_inf = exact.critical_temperature(rows[0].get("J", 1.0))
+                ax.plot([0.0] + [1.0 / e["L"] for e in rows], [tc_inf] + [e["tc"] for e in rows],
+                        "-.*", color="0.45", lw=1.2, ms=9,
+                        label=r"exact specific-heat peak $T_c(L)$ (Kaufman)")
             ax.axhline(TC, color="k", ls="--", lw=1, label=rf"exact $T_c$ = {TC:.5f}")
             ax.set_xlim(-0.003, xmax * 1.1 + 1e-3)
             ax.set_xlabel(r"inverse lattice size $1/L$")
@@ -301,7 +310,7 @@ def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = N
             ax.legend(loc="best")
         axes[0].set_ylabel(r"pseudo-critical temperature $T_c(L)$ ($J/k_B$)")
         fig.suptitle(r"finite-size scaling $T_c(L) = T_c + a L^{-1/\nu}$ with $\nu = 1$; "
-                     r"error bars: bootstrap over Markov chains")
+                     r"error bars: bootstrap over Markov chains and spread over models")
         return _save(fig, Path(path))
 
 

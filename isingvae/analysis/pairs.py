@@ -21,7 +21,13 @@ __all__ = ["Pair", "PairContext", "check_inputs", "reference_rows"]
 
 @dataclass
 class Pair:
-    """One (run, data) pair, checked: ``config`` is the run's ``config.json``."""
+    """One (run, data) pair, checked: ``config`` is the run's ``config.json``.
+
+    Runs paired with the same data file form an *ensemble* (``ensemble``: the file's
+    resolved path; ``member``: the run's place in it, 0 for the first): their estimates
+    are combined, with the spread over the members in the error bar
+    (:mod:`isingvae.stats.ensemble`).
+    """
 
     index: int
     run_dir: Path
@@ -30,6 +36,8 @@ class Pair:
     dataset: object
     L: int
     tag: str
+    ensemble: str = ""
+    member: int = 0
 
 
 @dataclass
@@ -80,10 +88,25 @@ def check_inputs(runs: Sequence, data: Sequence | None) -> list[Pair]:
         if ds.n == 0:
             raise InputError(f"{path} holds no configurations")
         ds.require_temperatures("analyze Monte Carlo data")
-        pairs.append(Pair(i, run, path, config, ds, ds.L, ""))
-    sizes = [p.L for p in pairs]
+        key = str(path.resolve())
+        member = sum(p.ensemble == key for p in pairs)
+        pairs.append(Pair(i, run, path, config, ds, ds.L, "", key, member))
+    seen = set()
     for p in pairs:
-        p.tag = f"L{p.L}" if sizes.count(p.L) == 1 else f"run{p.index}_L{p.L}"
+        key = (str(p.run_dir.resolve()), p.ensemble)
+        if key in seen:
+            raise InputError(f"{p.run_dir} is paired with {p.data} twice; an ensemble needs "
+                             f"distinct runs")
+        seen.add(key)
+    files_of_size = {}
+    for p in pairs:
+        files_of_size.setdefault(p.L, set()).add(p.ensemble)
+    first = {}
+    for p in pairs:
+        first.setdefault(p.ensemble, p.index)
+        base = (f"L{p.L}" if len(files_of_size[p.L]) == 1
+                else f"run{first[p.ensemble]}_L{p.L}")
+        p.tag = base if p.member == 0 else f"{base}_member{p.member + 1}"
     return pairs
 
 

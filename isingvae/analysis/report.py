@@ -22,8 +22,14 @@ live in their own module.  For each (run, data) pair it
    ``RUN_DIR/evaluation.json`` (when ``isingvae evaluate`` has run) and sets it against
    the exact entropy per spin.
 
-Across pairs it extrapolates every method seen at two or more lattice sizes with
-finite-size scaling (:mod:`~isingvae.analysis.estimates`, :mod:`isingvae.stats.fss`).
+Runs paired with the same data file form an ensemble: their estimates are combined per
+method, the spread over the runs joining the chain bootstrap in the error bar
+(:mod:`isingvae.stats.ensemble`), and only the first run of each ensemble generates
+samples.  Across pairs it extrapolates every method seen at two or more lattice sizes
+with finite-size scaling, each fit with its chi-square and p-value, and combines the
+unsupervised extrapolations into one headline T_c when they agree
+(:mod:`~isingvae.analysis.estimates`, :mod:`isingvae.stats.fss`).  Kaufman's exact
+specific-heat maximum T_c(L) of every size is the reference line of the fits.
 
 Supervised estimates plug in through ``estimators``: callables that receive a
 :class:`PairContext` (run, model, data, latents) and return estimate dicts whose method
@@ -53,7 +59,7 @@ from isingvae._version import __version__
 from isingvae.analysis import figures, physics, supervised
 from isingvae.analysis.critical import critical_temperatures
 from isingvae.analysis.encode import encode_pair
-from isingvae.analysis.estimates import check_estimate, merge_estimates
+from isingvae.analysis.estimates import check_estimate, headline, merge_estimates
 from isingvae.analysis.generated import generated_physics
 from isingvae.analysis.nll import nll_table
 from isingvae.analysis.pairs import Pair, PairContext, check_inputs
@@ -107,10 +113,12 @@ def _analyze_pair(pair: Pair, out: Path, settings: dict, encode_bar, step_bar,
     crit = critical_temperatures(pair, model, codes, lp, settings, out, estimators)
     step_bar.update()
     sample_record, sample_figs, files = None, [], []
-    if settings["samples"] > 0:
+    if settings["samples"] > 0 and pair.member == 0:     # one ensemble member samples
         sample_record, sample_figs, files = generated_physics(pair, settings, out)
     step_bar.update()
-    figs = physics.latent_figures(pair, model, codes, lp, out, settings["seed"])
+    figs = []
+    if pair.member == 0:          # further members of an ensemble: their T_c figure only
+        figs = physics.latent_figures(pair, model, codes, lp, out, settings["seed"])
     if crit.figure is not None:
         figs.insert(3, crit.figure)
     figs += sample_figs
@@ -118,6 +126,7 @@ def _analyze_pair(pair: Pair, out: Path, settings: dict, encode_bar, step_bar,
     nll, nll_note = nll_table(pair)
     record = {"tag": pair.tag, "run_dir": str(pair.run_dir), "data": str(pair.data),
               "L": pair.L, "J": ds.J, "h": ds.h, "configurations": ds.n,
+              "ensemble_member": pair.member,
               "temperatures": np.unique(ds.temperature).tolist(),
               **physics.record(lp, codes.symmetric),
               "per_temperature": lp.per_temperature, "tc": crit.record,
@@ -193,6 +202,21 @@ def _claim(out: Path, made_by: dict, force: bool) -> None:
                          f"--out, or pass --force to replace it")
 
 
+def _ensembles(pairs) -> list[dict]:
+    """The runs that share each data file (an ensemble, combined in the estimates)."""
+    groups: dict[str, dict] = {}
+    for p in pairs:
+        g = groups.setdefault(p.ensemble, {"data": str(p.data), "L": p.L, "runs": []})
+        g["runs"].append(str(p.run_dir))
+    return list(groups.values())
+
+
+def _exact_peaks(pairs) -> list[dict]:
+    """Kaufman's specific-heat maximum T_c(L) of every size analysed at zero field."""
+    sizes = sorted({(p.L, p.dataset.J) for p in pairs if p.dataset.h == 0})
+    return [{"L": L, "J": J, "tc": exact.specific_heat_peak(L, J)} for L, J in sizes]
+
+
 def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict:
     total = sum(p.dataset.n * (2 if p.dataset.h == 0 else 1) for p in pairs)
     encode_bar = _progress(progress, total, "analyze: encode", "configs")
@@ -204,6 +228,8 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
 
     per_size = [e for r in results for e in r["estimates"]]
     tc_estimates, fits = merge_estimates(per_size, extra)
+    ensembles = _ensembles(pairs)
+    exact_peaks = _exact_peaks(pairs)
     figs = [f for r in results for f in r["figures"]]
     tables = [r["nll"] for r in results if r["nll"][2]]
     if tables:
@@ -215,7 +241,8 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
     if curves:
         figs.append(figures.classifier_curves(out / "classifier.png", curves))
     if fits:
-        figs.append(figures.fss_plot(out / "fss.png", sized, fits, (ref_sized, ref_fits)))
+        figs.append(figures.fss_plot(out / "fss.png", sized, fits, (ref_sized, ref_fits),
+                                     exact_peaks))
     records = [r["record"] for r in results]
     report = {
         "package_version": __version__,
@@ -225,13 +252,19 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
         "pairs": [{"run_dir": str(p.run_dir), "data": str(p.data), "L": p.L, "tag": p.tag}
                   for p in pairs],
         "tc_estimates": tc_estimates,
+        "tc_headline": headline(tc_estimates),
         "tc_failures": [f for r in results for f in r["failures"]],
         "fss": fits,
+        "ensembles": ensembles,
         "tc_reference": {
             "note": "the same estimators applied to the Monte Carlo magnetization m instead "
                     "of the latent order parameter: how far each estimator's own finite-size "
                     "behaviour, not the model, puts Tc(L) from the exact value",
-            "estimates": [*ref_sized, *ref_fss], "fss": ref_fits},
+            "estimates": [*ref_sized, *ref_fss], "fss": ref_fits,
+            "exact_specific_heat_peak": exact_peaks,
+            "exact_note": "temperature of the maximum of the exact specific heat of the L x L "
+                          "torus (Kaufman): an exact pseudo-critical Tc(L), whose offset "
+                          "from Tc is the size of a finite-size shift at that L"},
         "latent_magnetization_correlation": {
             "m": max(r["latent_magnetization_correlation"]["m"] for r in records),
             "abs_m": max(r["latent_magnetization_correlation"]["abs_m"] for r in records)},
@@ -242,9 +275,21 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
             "latent_magnetization_correlation": "largest |Pearson r| between a latent "
             "coordinate (posterior mean) or the latent norm and m, |m|; over all runs "
             "(each run's own value is under runs[i])",
-            "tc_estimates": "stderr: standard deviation over bootstrap replicates that "
-            "resample whole Markov chains per temperature; -fss: weighted fit of "
-            "Tc(L) = Tc + a/L (nu = 1), errors scaled by sqrt(chi2/dof) when above 1",
+            "tc_estimates": "per size, stderr combines stderr_chains (the standard "
+            "deviation over bootstrap replicates that resample whole Markov chains per "
+            "temperature, root mean square over the ensemble's members, which share the "
+            "data) and stderr_model (model_spread / sqrt(ensemble): the standard deviation "
+            "of one model's estimate, from runs trained on the same data, pooled over the "
+            "sizes) in quadrature; with one run per size the model part is unknown and left "
+            "out. -fss: weighted fit of Tc(L) = Tc + a/L (nu = 1) with chi2, dof and "
+            "p_value; errors scaled by sqrt(chi2/dof) when above 1 (PDG), poor_fit when "
+            "p < 0.05; with four or more sizes also -free-nu-fss and -corrections-fss "
+            "(+ b/L^2)",
+            "tc_headline": "inverse-variance weighted mean of the -fss estimates of "
+            "latent-susceptibility, latent-binder and latent-clustering when their chi2 of "
+            "consistency has p >= 0.05, with the weighted mean of their errors (they share "
+            "data and models); otherwise tc is null and the note says by how much they "
+            "disagree",
         },
     }
     _atomic.write_json(out / REPORT, _finite(report), allow_nan=False)

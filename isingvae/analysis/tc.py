@@ -44,7 +44,8 @@ Each estimate carries the standard deviation of ``B`` bootstrap replicates that
 resample whole Markov chains at each temperature (:mod:`isingvae.stats.resampling`);
 for clustering the threshold is refitted on every replicate.  The projection that made
 :math:`\zeta` is held fixed: it belongs to the trained encoder, whose own spread (other
-training seeds) is not in the error bar.
+training seeds) is measured by an ensemble of runs on the same data and added by
+:mod:`isingvae.stats.ensemble`.
 
 Every estimate is a plain dict ``{"method", "L", "tc", "stderr"}`` plus extra keys, the
 shape of ``report.json``'s ``tc_estimates`` (``docs/interfaces.md`` §5).

@@ -42,11 +42,24 @@ def execute(args: argparse.Namespace) -> int:
                      bootstrap=args.bootstrap, seed=args.seed, force=args.force,
                      progress=False if args.quiet else None)
     tc = report["exact"]["tc"]
-    print(f"{'method':<34} {'L':>5} {'Tc':>9} {'+-':>8} {'Tc - exact':>11}")
+    print(f"{'method':<34} {'L':>5} {'Tc':>9} {'+-':>8} {'Tc - exact':>11}  fit")
     for e in report["tc_estimates"]:
         size = "inf" if e["L"] is None else str(e["L"])
+        fit = ""
+        if e["L"] is None and e.get("dof"):
+            fit = (f"  chi2/dof {e['chi2']:.1f}/{e['dof']}, p = {e['p_value']:.2g}"
+                   + (" POOR FIT" if e.get("poor_fit") else ""))
         print(f"{e['method']:<34} {size:>5} {e['tc']:9.4f} {e['stderr']:8.4f} "
+              f"{e['tc'] - tc:+11.4f}{fit}")
+    for e in report["tc_reference"].get("exact_specific_heat_peak", []):
+        print(f"{'exact specific-heat peak':<34} {e['L']:>5} {e['tc']:9.4f} {'exact':>8} "
               f"{e['tc'] - tc:+11.4f}")
+    head = report["tc_headline"]
+    if head.get("tc") is not None:
+        print(f"headline Tc = {head['tc']:.4f} +- {head['stderr']:.4f} "
+              f"({head['tc'] - tc:+.4f} from exact; {', '.join(head['methods'])})")
+    else:
+        print(f"headline Tc: none; {head['note']}")
     for f in report["tc_failures"]:
         print(f"note: {f['method']} (L = {f['L']}) gave no estimate: {f['reason']}")
     r = report["latent_magnetization_correlation"]

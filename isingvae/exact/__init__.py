@@ -12,7 +12,8 @@ Three references, from the infinite lattice down to the smallest tori, one modul
   integrals.
 - :mod:`~isingvae.exact.kaufman`, :func:`finite_lattice`: Kaufman's (1949) exact
   partition function of the :math:`L \times L` torus at :math:`h = 0`, evaluated in
-  log space with analytic first and second derivatives.
+  log space with analytic first and second derivatives; :func:`specific_heat_peak`,
+  the exact pseudo-critical temperature of its specific-heat maximum.
 - :mod:`~isingvae.exact.enumeration`, :func:`enumerate_lattice` and
   :func:`density_of_states`: exact counts of states
   by magnetization and energy for :math:`L \le 5`, any field :math:`h`.
@@ -35,7 +36,7 @@ from isingvae.exact.enumeration import (
     density_of_states,
     enumerate_lattice,
 )
-from isingvae.exact.kaufman import finite_lattice
+from isingvae.exact.kaufman import finite_lattice, specific_heat_peak
 from isingvae.exact.onsager import (
     infinite_lattice,
     onsager_energy,
@@ -62,4 +63,5 @@ __all__ = [
     "onsager_log_z",
     "onsager_magnetization",
     "onsager_specific_heat",
+    "specific_heat_peak",
 ]

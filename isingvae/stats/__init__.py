@@ -2,8 +2,11 @@
 
 - :mod:`~isingvae.stats.resampling`: the one resampling machinery for error bars of
   chain-correlated data (jackknife over groups, bootstrap over chains);
+- :mod:`~isingvae.stats.ensemble`: estimates of an ensemble of models, with the data's
+  error and the models' spread together;
 - :mod:`~isingvae.stats.fss`: finite-size-scaling extrapolation
-  :math:`T_c(L) = T_c + a L^{-1/\\nu}`.
+  :math:`T_c(L) = T_c + a L^{-1/\\nu}`, its fit quality, and the combination of
+  estimators into one headline value.
 
 Autocorrelation times of a single chain live with the Monte Carlo
 (:mod:`isingvae.mc.autocorr`).

@@ -13,12 +13,17 @@ four sizes).  The parameter errors come from the covariance
 :math:`(X^\top W X)^{-1}`; when the fit has degrees of freedom and
 :math:`\chi^2/\mathrm{dof} > 1` they are scaled up by :math:`\sqrt{\chi^2/\mathrm{dof}}`
 (the Particle Data Group's rule), which absorbs scatter the error bars do not explain
-(corrections to scaling, the spread between independently trained models).
+(corrections to scaling, the spread between independently trained models).  Every
+fit reports its :math:`\chi^2`, degrees of freedom and p-value; one with
+:math:`p <` :data:`POOR_FIT_P` is flagged ``poor_fit`` (its errors are already scaled
+up).  With four or more sizes two more fits test the leading form: :math:`\nu` free,
+and :math:`\nu = 1` with the leading correction to scaling :math:`b L^{-2/\nu}`.
 
 :func:`extrapolate` turns a list of per-size estimates (the ``tc_estimates`` dicts)
 into one ``<method>-fss`` entry per method seen at two or more sizes, whatever the
 method: unsupervised, or the ``vib-*`` and ``classifier-*`` estimates of a supervised
-head.
+head.  :func:`combine` makes one headline value of several estimators, only when they
+agree.
 
 >>> L = np.array([16, 24, 32, 48])
 >>> fit = fit_fss(L, 2.269185 + 1.5 / L, np.full(4, 0.01))
@@ -36,14 +41,24 @@ import numpy as np
 
 from isingvae.errors import InputError
 
-__all__ = ["FSSFit", "extrapolate", "fit_fss", "fss_method_name"]
+__all__ = ["CONSISTENT_P", "MODELS", "POOR_FIT_P", "FSSFit", "combine", "extrapolate", "fit_fss",
+           "fss_method_name"]
+
+
+#: a fit whose chi-square p-value falls below this is flagged as poor in the report
+POOR_FIT_P = 0.05
+#: the fit models: the leading term with nu fixed, with nu fitted, and with nu fixed plus
+#: the leading correction to scaling
+MODELS = ("leading", "free-nu", "corrections")
 
 
 @dataclass(frozen=True)
 class FSSFit:
     """Result of :func:`fit_fss`: ``tc``, ``a`` and ``nu`` with standard errors
-    (``nu_stderr`` is ``None`` when ``nu`` was fixed), ``chi2``, ``dof`` and the
-    factor the errors were scaled by."""
+    (``nu_stderr`` is ``None`` when ``nu`` was fixed; ``b`` and ``b_stderr`` the
+    correction amplitude, ``None`` without it), ``chi2``, ``dof``, its ``p_value``
+    (``None`` without degrees of freedom), ``poor_fit`` (p below :data:`POOR_FIT_P`) and
+    the factor the errors were scaled by."""
 
     tc: float
     tc_stderr: float
@@ -55,10 +70,16 @@ class FSSFit:
     dof: int
     error_scale: float
     sizes: tuple[int, ...]
+    p_value: float | None = None
+    poor_fit: bool = False
+    model: str = "leading"
+    b: float | None = None
+    b_stderr: float | None = None
 
     def predict(self, L) -> np.ndarray:
         """``T_c(L)`` of the fitted curve."""
-        return self.tc + self.a * np.asarray(L, dtype=np.float64) ** (-1.0 / self.nu)
+        x = np.asarray(L, dtype=np.float64) ** (-1.0 / self.nu)
+        return self.tc + self.a * x + (0.0 if self.b is None else self.b * x**2)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -85,22 +106,30 @@ def _inputs(L, tc, stderr):
     return L, tc, err
 
 
-def fit_fss(L, tc, stderr, nu: float | None = 1.0, scale_errors: bool = True) -> FSSFit:
+def fit_fss(L, tc, stderr, nu: float | None = 1.0, scale_errors: bool = True,
+            corrections: bool = False) -> FSSFit:
     r"""Fit :math:`T_c(L) = T_c + a L^{-1/\nu}` to pseudo-critical temperatures.
 
     ``nu=None`` fits :math:`\nu` as well (needs four or more distinct sizes).
-    ``scale_errors`` applies the :math:`\sqrt{\chi^2/\mathrm{dof}}` rule (module
-    docstring).
+    ``corrections`` adds the leading correction to scaling, :math:`+\, b L^{-2/\nu}`
+    with :math:`\nu` fixed (four or more sizes): for the 2D Ising model the corrections
+    to a pseudo-critical temperature are analytic, so the next term is
+    :math:`L^{-2}`.  ``scale_errors`` applies the :math:`\sqrt{\chi^2/\mathrm{dof}}`
+    rule (module docstring).
     """
     L, y, err = _inputs(L, tc, stderr)
     sizes = tuple(int(v) for v in L)
     w = 1.0 / err**2
+    b = b_err = None
+    if corrections and (nu is None or np.unique(L).size < 4):
+        raise InputError("a fit with a correction to scaling needs nu fixed and at least "
+                         "four lattice sizes")
     if nu is not None:
         nu = float(nu)
         if not (math.isfinite(nu) and nu > 0):
             raise InputError(f"nu must be positive, got {nu!r}")
         x = L ** (-1.0 / nu)
-        X = np.stack([np.ones_like(x), x], axis=1)
+        X = np.stack([np.ones_like(x), x, x**2][:3 if corrections else 2], axis=1)
         cov = np.linalg.inv(X.T @ (w[:, None] * X))
         beta = cov @ (X.T @ (w * y))
         resid = y - X @ beta
@@ -129,20 +158,37 @@ def fit_fss(L, tc, stderr, nu: float | None = 1.0, scale_errors: bool = True) ->
         nu_err = float(math.sqrt(max(cov3[2, 2], 0.0)) / inv_nu**2)
         resid = y - beta[0] - beta[1] * L ** (-inv_nu)
     chi2 = float(np.sum(w * resid**2))
-    dof = int(L.size - (2 if nu_err is None else 3))
+    dof = int(L.size - (2 if nu_err is None and not corrections else 3))
     scale = math.sqrt(chi2 / dof) if (scale_errors and dof > 0 and chi2 > dof) else 1.0
     if nu_err is not None:
         nu_err *= scale
+    if corrections:
+        b, b_err = float(beta[2]), float(math.sqrt(cov[2, 2]) * scale)
+    p_value = _p_value(chi2, dof)
+    model = "corrections" if corrections else ("leading" if nu_err is None else "free-nu")
     return FSSFit(tc=float(beta[0]), tc_stderr=float(math.sqrt(cov[0, 0]) * scale),
                   a=float(beta[1]), a_stderr=float(math.sqrt(cov[1, 1]) * scale),
                   nu=float(nu), nu_stderr=nu_err, chi2=chi2, dof=dof, error_scale=scale,
-                  sizes=sizes)
+                  sizes=sizes, p_value=p_value,
+                  poor_fit=p_value is not None and p_value < POOR_FIT_P, model=model,
+                  b=b, b_stderr=b_err)
 
 
-def fss_method_name(method: str, free_nu: bool = False) -> str:
+def _p_value(chi2: float, dof: int) -> float | None:
+    """Probability of a chi-square at least this large with ``dof`` degrees of freedom."""
+    if dof <= 0:
+        return None
+    from scipy.stats import chi2 as chi2_dist
+
+    return float(chi2_dist.sf(chi2, dof))
+
+
+def fss_method_name(method: str, model: str = "leading") -> str:
     """``latent-binder`` -> ``latent-binder-fss`` (``latent-binder-free-nu-fss`` with a
-    fitted exponent)."""
-    return f"{method}-free-nu-fss" if free_nu else f"{method}-fss"
+    fitted exponent, ``latent-binder-corrections-fss`` with a correction to scaling)."""
+    if model not in MODELS:
+        raise InputError(f"unknown finite-size-scaling model {model!r}; one of {MODELS}")
+    return f"{method}-fss" if model == "leading" else f"{method}-{model}-fss"
 
 
 def extrapolate(estimates: Iterable[dict], nu: float = 1.0, free_nu: bool = True
@@ -152,9 +198,11 @@ def extrapolate(estimates: Iterable[dict], nu: float = 1.0, free_nu: bool = True
     ``estimates`` are per-size dicts with ``method``, integer ``L``, ``tc`` and
     ``stderr`` (entries with ``L`` of ``None`` are skipped: they are extrapolations
     already).  Returns ``(entries, fits)``: ``entries`` in the ``tc_estimates`` shape,
-    method ``<method>-fss`` and ``"L": None`` (plus ``<method>-free-nu-fss`` when
-    ``free_nu`` and four or more sizes are there), and ``fits`` mapping each entry's
-    method name to its :meth:`FSSFit.to_json`.
+    method ``<method>-fss`` and ``"L": None``, plus, when ``free_nu`` and four or more
+    sizes are there, ``<method>-free-nu-fss`` (``nu`` fitted) and
+    ``<method>-corrections-fss`` (a correction to scaling); each carries its fit's
+    ``chi2``, ``dof``, ``p_value``, ``poor_fit`` and ``error_scale``.  ``fits`` maps each
+    entry's method name to its :meth:`FSSFit.to_json`.
     """
     by_method: dict[str, list[dict]] = {}
     for e in estimates:
@@ -168,16 +216,78 @@ def extrapolate(estimates: Iterable[dict], nu: float = 1.0, free_nu: bool = True
             continue
         tc = [r["tc"] for r in rows]
         err = [r["stderr"] for r in rows]
-        variants = [(fss_method_name(method), nu)]
+        variants = [("leading", {"nu": nu})]
         if free_nu and len(set(L)) >= 4:
-            variants.append((fss_method_name(method, True), None))
-        for name, fixed in variants:
+            variants += [("free-nu", {"nu": None}), ("corrections", {"nu": nu,
+                                                                      "corrections": True})]
+        for model, kwargs in variants:
             try:
-                fit = fit_fss(L, tc, err, nu=fixed)
+                fit = fit_fss(L, tc, err, **kwargs)
             except InputError:
                 continue
+            name = fss_method_name(method, model)
             entries.append({"method": name, "L": None, "tc": fit.tc, "stderr": fit.tc_stderr,
-                            "nu": fit.nu, "nu_fixed": fixed is not None,
-                            "sizes": list(fit.sizes)})
+                            "nu": fit.nu, "nu_fixed": model != "free-nu", "model": model,
+                            "sizes": list(fit.sizes), "chi2": fit.chi2, "dof": fit.dof,
+                            "p_value": fit.p_value, "poor_fit": fit.poor_fit,
+                            "error_scale": fit.error_scale})
             fits[name] = fit.to_json()
     return entries, fits
+
+
+#: estimates combine into one headline only when their chi-square of consistency has a
+#: p-value at least this large
+CONSISTENT_P = 0.05
+
+
+def combine(entries: Iterable[dict]) -> dict:
+    r"""One headline :math:`T_c` from several estimates, when they agree.
+
+    The value is the inverse-variance weighted mean.  Its error is the weighted mean of
+    the errors, :math:`\sum_i w_i \sigma_i / \sum_i w_i`: the estimates come from the same
+    data and the same models, so they are correlated by an unknown amount, and this is
+    the error of the mean when they are fully correlated (it never claims the
+    :math:`1/\sqrt n` gain of independent estimates).  Agreement is tested by
+    :math:`\chi^2 = \sum_i (t_i - \bar t)^2 / \sigma_i^2` on :math:`n - 1` degrees of
+    freedom; below :data:`CONSISTENT_P` the estimates disagree, and the result has
+    ``tc`` ``None`` and says by how much (the largest difference, in units of its
+    combined error).
+
+    >>> r = combine([{"method": "a", "tc": 2.27, "stderr": 0.01},
+    ...              {"method": "b", "tc": 2.26, "stderr": 0.01}])
+    >>> round(r["tc"], 4), round(r["stderr"], 4), r["consistent"]
+    (2.265, 0.01, True)
+    """
+    rows = [e for e in entries]
+    if not rows:
+        return {"methods": [], "tc": None, "stderr": None, "consistent": None,
+                "note": "no estimate to combine"}
+    t = np.array([float(e["tc"]) for e in rows])
+    s = np.array([float(e["stderr"]) for e in rows])
+    if np.any(~np.isfinite(s)) or np.any(s <= 0):
+        raise InputError(f"combining needs positive error bars, got {s.tolist()}")
+    w = 1.0 / s**2
+    mean = float(np.sum(w * t) / w.sum())
+    err = float(np.sum(w * s) / w.sum())
+    chi2 = float(np.sum(w * (t - mean) ** 2))
+    dof = t.size - 1
+    p = _p_value(chi2, dof)
+    out = {"methods": [str(e["method"]) for e in rows], "chi2": chi2, "dof": dof,
+           "p_value": p, "consistent": p is None or p >= CONSISTENT_P}
+    i, j = int(np.argmin(t)), int(np.argmax(t))
+    gap = float(t[j] - t[i])
+    out["spread"] = gap
+    out["largest_difference"] = {"between": [out["methods"][i], out["methods"][j]],
+                                 "difference": gap,
+                                 "in_stderr": gap / math.hypot(s[i], s[j])}
+    if out["consistent"]:
+        out.update(tc=mean, stderr=err)
+        out["note"] = ("weighted mean of mutually consistent estimates; error: the weighted "
+                       "mean of their errors (they share data and models)")
+    else:
+        out.update(tc=None, stderr=None)
+        out["note"] = (f"the estimates disagree (chi2 = {chi2:.1f} for {dof} degrees of "
+                       f"freedom, p = {p:.2g}): {out['methods'][j]} lies {gap:.4f} above "
+                       f"{out['methods'][i]}, {gap / math.hypot(s[i], s[j]):.1f} combined "
+                       f"standard errors; no headline value")
+    return out
