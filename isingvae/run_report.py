@@ -103,10 +103,12 @@ def _headline(report: dict, tc_exact: float, plan) -> list[str]:
     """The one-line headline T_c, or why there is none."""
     head = report.get("tc_headline") or {}
     if head.get("tc") is not None:
+        test = ("" if head.get("p_value") is None else
+                f" (chi2 = {head['chi2']:.1f} for {head['dof']} degrees of freedom, "
+                f"p = {head['p_value']:.2g}: consistent)")
         return [f"**Headline: T_c = {head['tc']:.4f} +- {head['stderr']:.4f}** "
                 f"({head['tc'] - tc_exact:+.4f} from Onsager's), the weighted mean of "
-                f"{', '.join(head['methods'])} (chi2 = {head['chi2']:.1f} for {head['dof']} "
-                f"degrees of freedom, p = {head['p_value']:.2g}: consistent)."]
+                f"{', '.join(head['methods'])}{test}."]
     return [f"**No headline T_c**: {head.get('note', 'no estimate to combine')}."]
 
 

@@ -286,10 +286,11 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
             "p < 0.05; with four or more sizes also -free-nu-fss and -corrections-fss "
             "(+ b/L^2)",
             "tc_headline": "inverse-variance weighted mean of the -fss estimates of "
-            "latent-susceptibility, latent-binder and latent-clustering when their chi2 of "
-            "consistency has p >= 0.05, with the weighted mean of their errors (they share "
-            "data and models); otherwise tc is null and the note says by how much they "
-            "disagree",
+            "latent-binder and latent-clustering (the estimators whose error bars passed "
+            "the coverage study; latent-susceptibility's peak was biased high) when their "
+            "chi2 of consistency has p >= 0.05, with the weighted mean of their errors "
+            "(they share data and models); otherwise tc is null and the note says by how "
+            "much they disagree",
         },
     }
     _atomic.write_json(out / REPORT, _finite(report), allow_nan=False)
