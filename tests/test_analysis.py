@@ -642,3 +642,31 @@ def test_cli_analyze(trained, tmp_path, capsys):
     code = cli.main(["analyze", str(trained / "run16"), "--data", str(L32), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "L = 32" in err
+
+
+def test_order_parameter_of_a_conditioned_model_is_a_function_of_the_configuration():
+    """A model conditioned on T encodes each row at its own temperature (its latents) and,
+    for the order parameter, every row at one reference temperature, the centre of its
+    training range: the T_c estimators then compare one fixed map of configurations
+    across temperatures, as they do with the magnetization."""
+    pytest.importorskip("tensorflow")
+    from isingvae.analysis.encode import encode, encode_pair, model_inputs
+    from isingvae.data import IsingDataset
+    from isingvae.training import build_model
+
+    ds = IsingDataset(L16).select(temperature=[1.5, 3.5])
+    cfg = TrainConfig(epochs=1, filters=(4, 8), units=(16,), latent_dim=2)
+    model = build_model(cfg, 16, 10, temperatures=ds.temperature)
+    assert model.conditioned
+    codes = encode_pair(model, ds)
+    at_t0 = np.full_like(ds.temperature, float(model.t_center))
+    ref, ref_lv = encode(model, model_inputs(model, ds.x, at_t0))
+    flip, _ = encode(model, model_inputs(model, 1.0 - ds.x, at_t0))
+    np.testing.assert_allclose(codes.order, np.concatenate([ref, flip]), rtol=1e-6)
+    np.testing.assert_allclose(codes.order_lv[:ds.n], ref_lv, rtol=1e-6)
+    own, _ = encode(model, model_inputs(model, ds.x, ds.temperature))
+    np.testing.assert_allclose(codes.mean, own, rtol=1e-6)
+    assert np.abs(codes.order[:ds.n] - codes.mean).max() > 1e-4    # T reaches the encoder
+    plain = build_model(TINY, 16, 10, temperatures=ds.temperature)
+    plain_codes = encode_pair(plain, ds)
+    assert plain_codes.order is plain_codes.both

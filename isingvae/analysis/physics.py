@@ -56,8 +56,8 @@ def latent_physics(codes, ds, replicates: int, seed: int) -> LatentPhysics:
     n, copies = ds.n, codes.copies
     T, chain = ds.temperature, ds.chain
     m, e = ds.magnetization, ds.energy
-    dims = latent.active_dimensions(codes.both)
-    op = latent.order_parameter(codes.both, dims, log_var=codes.both_lv)
+    dims = latent.active_dimensions(codes.order)
+    op = latent.order_parameter(codes.order, dims, log_var=codes.order_lv)
     zeta_all = op.zeta
     zeta = zeta_all[:n]
 
