@@ -13,6 +13,9 @@ repetitions.  Per estimator it prints
 - ``scatter``: the standard deviation of ``tc`` over repetitions, against ``mean err``,
   the mean reported error (equal when the error bars are honest and the bias is small);
 
+for the latent estimators (from the models) and the magnetization ones (the same
+estimators on the Monte Carlo m), extrapolated by the package's present rules;
+
 as a table and then one JSON line.  Every repetition's report stays in ``OUT/rep<k>``
 and its estimates in ``OUT/results.jsonl`` (one line per repetition, appended when it
 ends), so an interrupted study resumes where it stopped and ``--table`` reprints the
@@ -63,18 +66,23 @@ def record(report: dict, seconds: float, seed: int) -> dict:
 
 
 def table(results: list[dict]) -> list[dict]:
-    """Coverage, bias and scatter of every extrapolated estimator, and of the headline
-    as the package's present rule (:func:`isingvae.analysis.estimates.headline`) makes
-    it from each repetition's recorded estimates."""
+    """Coverage, bias and scatter of every extrapolated estimator and of the headline.
+
+    The extrapolations and the headline are made anew from each repetition's recorded
+    per-size estimates with the package's present rules (:func:`isingvae.stats.fss.
+    extrapolate`, :func:`isingvae.analysis.estimates.headline`), so that the table
+    always measures the rules the package applies now.
+    """
     from isingvae.analysis.estimates import headline
+    from isingvae.stats.fss import extrapolate
 
     by_method: dict[str, list[tuple[float, float]]] = {}
     for res in results:
-        for e in res["estimates"]:
-            if e["L"] is None and e["tc"] is not None and e["stderr"] \
-                    and e["method"] != "headline":
-                by_method.setdefault(e["method"], []).append((e["tc"], e["stderr"]))
-        head = headline([e for e in res["estimates"] if e["L"] is None])
+        sized = [e for e in res["estimates"] if e["L"] is not None]
+        entries, _ = extrapolate(sized)
+        for e in entries:
+            by_method.setdefault(e["method"], []).append((e["tc"], e["stderr"]))
+        head = headline(entries)
         res["headline_consistent"] = head["consistent"]
         if head.get("tc") is not None:
             by_method.setdefault("headline", []).append((head["tc"], head["stderr"]))
@@ -136,6 +144,17 @@ def main(argv=None) -> int:
             return []
         return [json.loads(line) for line in results_path.read_text().splitlines() if line]
 
+    settings = {k: v for k, v in vars(args).items() if k not in ("table", "out")}
+    settings_path = out / "settings.json"
+    if args.table and settings_path.exists():      # the study's own settings, not these
+        settings = json.loads(settings_path.read_text())
+    elif not args.table:
+        if settings_path.exists() and {**json.loads(settings_path.read_text()),
+                                       "reps": args.reps} != settings:
+            print(f"error: {out} holds a study with other settings ({settings_path}); "
+                  f"choose another --out", file=sys.stderr)
+            return 2
+        settings_path.write_text(json.dumps(settings) + "\n")
     if not args.table:
         from isingvae import pipeline
         from isingvae.cli._tensorflow import import_quietly
@@ -158,7 +177,7 @@ def main(argv=None) -> int:
     rows = table(results)
     show(rows, results)
     print(json.dumps({"benchmark": "tc_coverage", "repetitions": len(results),
-                      "settings": {k: v for k, v in vars(args).items() if k != "table"},
+                      "settings": settings,
                       "estimators": rows}))
     return 0
 

@@ -161,3 +161,30 @@ def test_combined_headline_of_correlated_estimators_is_not_overconfident():
             pulls.append((head["tc"] - TC) / head["stderr"])
     pulls = np.abs(pulls)
     assert np.mean(pulls < 1) >= 0.68 and np.mean(pulls < 2) >= 0.95
+
+
+def test_smallest_size_systematic_widens_only_when_corrections_are_there():
+    """Three sizes, Gaussian noise of the stated size.  Without corrections to scaling
+    the systematic adds little (coverage stays near the Gaussian rates); with a b/L^2
+    term that biases the leading fit, it gives back part of the coverage the fit alone
+    loses (only part: three sizes cannot tell a correction from noise well)."""
+    rng = np.random.default_rng(8)
+    L = np.array([8, 12, 16])
+    sigma = np.array([0.02, 0.015, 0.012])
+
+    def coverage(b):
+        plain, total = [], []
+        for _ in range(3000):
+            y = TC + 0.8 / L + b / L**2 + sigma * rng.normal(size=3)
+            entry = fss.extrapolate([{"method": "m", "L": int(n), "tc": t, "stderr": s}
+                                     for n, t, s in zip(L, y, sigma, strict=True)])[0][0]
+            assert entry["stderr"] == pytest.approx(math.hypot(entry["stderr_fit"],
+                                                               entry["stderr_systematic"]))
+            plain.append(abs(entry["tc"] - TC) / entry["stderr_fit"])
+            total.append(abs(entry["tc"] - TC) / entry["stderr"])
+        return np.mean(np.array(plain) < 1), np.mean(np.array(total) < 1)
+
+    plain, total = coverage(0.0)       # (the PDG rule only widens: a little over 68 %)
+    assert 0.66 < plain < 0.78 and plain <= total < 0.81
+    plain, total = coverage(6.0)
+    assert plain < 0.42 and total > plain + 0.05

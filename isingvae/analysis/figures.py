@@ -293,9 +293,10 @@ def fss_plot(path, per_size: list[dict], fits: dict, reference: tuple | None = N
                     xs = np.linspace(0, x.max() * 1.05, 100)
                     ax.plot(xs, f["tc"] + f["a"] * xs ** (1.0 / f["nu"]), "-", color=color,
                             lw=1)
-                    ax.errorbar([0.0], [f["tc"]], [f["tc_stderr"]], fmt=marker, mfc="white",
+                    err = f.get("stderr_total", f["tc_stderr"])
+                    ax.errorbar([0.0], [f["tc"]], [err], fmt=marker, mfc="white",
                                 color=color, capsize=4, ms=8,
-                                label=rf"{name}: {f['tc']:.4f} $\pm$ {f['tc_stderr']:.4f}"
+                                label=rf"{name}: {f['tc']:.4f} $\pm$ {err:.4f}"
                                       + (" (poor fit)" if f.get("poor_fit") else ""))
             if exact_peaks:       # exact points, joined, and on to T_c at 1/L = 0
                 rows = sorted(exact_peaks, key=lambda e: -e["L"])

@@ -284,14 +284,15 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
             "sizes) in quadrature; with one run per size the model part is unknown and left "
             "out. -fss: weighted fit of Tc(L) = Tc + a/L (nu = 1) with chi2, dof and "
             "p_value; errors scaled by sqrt(chi2/dof) when above 1 (PDG), poor_fit when "
-            "p < 0.05; with four or more sizes also -free-nu-fss and -corrections-fss "
-            "(+ b/L^2)",
+            "p < 0.05; stderr adds to the fit's error (stderr_fit) the systematic of the "
+            "smallest size (stderr_systematic: the shift of Tc when the fit drops it, beyond "
+            "what the fits' statistics explain); with four or more sizes also "
+            "-free-nu-fss and -corrections-fss (+ b/L^2)",
             "tc_headline": "inverse-variance weighted mean of the -fss estimates of "
-            "latent-binder and latent-clustering (the estimators whose error bars passed "
-            "the coverage study; latent-susceptibility's peak was biased high) when their "
-            "chi2 of consistency has p >= 0.05, with the weighted mean of their errors "
-            "(they share data and models); otherwise tc is null and the note says by how "
-            "much they disagree",
+            "latent-susceptibility, latent-binder and latent-clustering when their chi2 of "
+            "consistency has p >= 0.05, with the weighted mean of their errors (they share "
+            "data and models); otherwise tc is null and the note says by how much they "
+            "disagree",
         },
     }
     _atomic.write_json(out / REPORT, _finite(report), allow_nan=False)

@@ -17,7 +17,9 @@ four sizes).  The parameter errors come from the covariance
 fit reports its :math:`\chi^2`, degrees of freedom and p-value; one with
 :math:`p <` :data:`POOR_FIT_P` is flagged ``poor_fit`` (its errors are already scaled
 up).  With four or more sizes two more fits test the leading form: :math:`\nu` free,
-and :math:`\nu = 1` with the leading correction to scaling :math:`b L^{-2/\nu}`.
+and :math:`\nu = 1` with the leading correction to scaling :math:`b L^{-2/\nu}`.  The
+error of a leading-order extrapolation from three or more sizes also carries the
+systematic of its smallest size (:func:`smallest_size_systematic`).
 
 :func:`extrapolate` turns a list of per-size estimates (the ``tc_estimates`` dicts)
 into one ``<method>-fss`` entry per method seen at two or more sizes, whatever the
@@ -42,7 +44,7 @@ import numpy as np
 from isingvae.errors import InputError
 
 __all__ = ["CONSISTENT_P", "MODELS", "POOR_FIT_P", "FSSFit", "combine", "extrapolate", "fit_fss",
-           "fss_method_name"]
+           "fss_method_name", "smallest_size_systematic"]
 
 
 #: a fit whose chi-square p-value falls below this is flagged as poor in the report
@@ -226,13 +228,44 @@ def extrapolate(estimates: Iterable[dict], nu: float = 1.0, free_nu: bool = True
             except InputError:
                 continue
             name = fss_method_name(method, model)
-            entries.append({"method": name, "L": None, "tc": fit.tc, "stderr": fit.tc_stderr,
+            sys_err = smallest_size_systematic(L, tc, err, fit) if model == "leading" else 0.0
+            total = math.hypot(fit.tc_stderr, sys_err)
+            entries.append({"method": name, "L": None, "tc": fit.tc, "stderr": total,
+                            "stderr_fit": fit.tc_stderr, "stderr_systematic": sys_err,
                             "nu": fit.nu, "nu_fixed": model != "free-nu", "model": model,
                             "sizes": list(fit.sizes), "chi2": fit.chi2, "dof": fit.dof,
                             "p_value": fit.p_value, "poor_fit": fit.poor_fit,
                             "error_scale": fit.error_scale})
-            fits[name] = fit.to_json()
+            fits[name] = {**fit.to_json(), "stderr_systematic": sys_err, "stderr_total": total}
     return entries, fits
+
+
+def smallest_size_systematic(L, tc, stderr, fit: FSSFit) -> float:
+    r"""Systematic error of a leading-order extrapolation from the sizes it rests on.
+
+    Corrections to scaling weigh most at the smallest lattice.  The fit is repeated
+    without it (when two or more sizes remain); the shift :math:`\Delta` of
+    :math:`T_c` is partly statistical, since the two fits share data, with variance
+    :math:`|\sigma_{\rm without}^2 - \sigma_{\rm all}^2|` for nested fits (Barlow
+    2002), and only what exceeds that counts:
+    :math:`\sigma_{\rm sys}^2 = \max(0, \Delta^2 - |\sigma_{\rm without}^2 -
+    \sigma_{\rm all}^2|)`.  Zero with fewer than three sizes.
+
+    >>> L = np.array([8, 16, 32])
+    >>> exact = fit_fss(L, 2.269 + 1 / L, [0.01] * 3)
+    >>> smallest_size_systematic(L, 2.269 + 1 / L, [0.01] * 3, exact)
+    0.0
+    >>> bent = 2.269 + 1 / L + 4 / L**2
+    >>> round(smallest_size_systematic(L, bent, [0.001] * 3, fit_fss(L, bent, [0.001] * 3)), 3)
+    0.009
+    """
+    L, y, err = (np.asarray(v, dtype=np.float64).ravel() for v in (L, tc, stderr))
+    keep = L != L.min()
+    if np.unique(L[keep]).size < 2:
+        return 0.0
+    sub = fit_fss(L[keep], y[keep], err[keep], nu=fit.nu)
+    shift2 = (sub.tc - fit.tc) ** 2
+    return float(math.sqrt(max(0.0, shift2 - abs(sub.tc_stderr**2 - fit.tc_stderr**2))))
 
 
 #: estimates combine into one headline only when their chi-square of consistency has a
