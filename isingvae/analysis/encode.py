@@ -26,9 +26,10 @@ class Codes:
     ``log_var``); the latent coordinates the analysis uses (``latent``: the means, centred
     on the prior's mean at each row's temperature for a model conditioned on it) and,
     with the spin-flipped copies appended when the field is zero, ``both`` and
-    ``both_lv`` (``copies * n`` rows).  ``prior_log_var`` is the log-variance of the
-    conditional prior (moment-matched, for a mixture) at each row (``None`` for the
-    standard normal prior).
+    ``both_lv`` (``copies * n`` rows; for a model conditioned on temperature, the codes
+    at the reference temperature, the same as ``order``).  ``prior_log_var`` is the
+    log-variance of the conditional prior (moment-matched, for a mixture) at each row
+    (``None`` for the standard normal prior).
 
     ``order`` and ``order_lv`` (``copies * n`` rows) are the codes the latent order
     parameter is made of: ``both`` and ``both_lv`` for an unconditioned model; for a
@@ -138,7 +139,7 @@ def encode_pair(model, ds, on_batch=None) -> Codes:
     below T_c, 4.6 standard errors).  So the order parameter of a conditioned model is
     made of every row encoded at one reference temperature, the centre of its training
     range (``order``, ``order_lv``): one fixed map of configurations, as the
-    magnetization is.  That doubles the encoder passes of a conditioned model."""
+    magnetization is.  That costs a conditioned model one more encoder pass."""
     conditioned = getattr(model, "conditioned", False)
     mean, log_var = encode(model, model_inputs(model, ds.x, ds.temperature),
                            on_batch=on_batch)
@@ -158,11 +159,11 @@ def encode_pair(model, ds, on_batch=None) -> Codes:
     if ds.h != 0:
         order = at_reference(ds.x) if conditioned else (None, None)
         return Codes(mean, log_var, latent, latent, log_var, False, prior_lv, *order)
-    flipped = model_inputs(model, 1.0 - ds.x, ds.temperature)
-    mean_flip, log_var_flip = encode(model, flipped, on_batch=on_batch)
-    order = order_lv = None
-    if conditioned:
+    if conditioned:          # the flipped copies serve the order parameter only
         (a, a_lv), (b, b_lv) = at_reference(ds.x), at_reference(1.0 - ds.x)
         order, order_lv = np.concatenate([a, b]), np.concatenate([a_lv, b_lv])
+        return Codes(mean, log_var, latent, order, order_lv, True, prior_lv, order, order_lv)
+    flipped = model_inputs(model, 1.0 - ds.x, ds.temperature)
+    mean_flip, log_var_flip = encode(model, flipped, on_batch=on_batch)
     return Codes(mean, log_var, latent, np.concatenate([latent, mean_flip - centre]),
-                 np.concatenate([log_var, log_var_flip]), True, prior_lv, order, order_lv)
+                 np.concatenate([log_var, log_var_flip]), True, prior_lv)

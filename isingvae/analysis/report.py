@@ -218,8 +218,8 @@ def _exact_peaks(pairs) -> list[dict]:
 
 
 def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict:
-    total = sum(p.dataset.n * (2 if p.dataset.h == 0 else 1)      # conditioned: twice
-                * (2 if p.config.get("conditioning") else 1) for p in pairs)
+    total = sum(p.dataset.n * ((2 if p.dataset.h == 0 else 1)     # conditioned: one more
+                               + (1 if p.config.get("conditioning") else 0)) for p in pairs)
     encode_bar = _progress(progress, total, "analyze: encode", "configs")
     step_bar = _progress(progress, 4 * len(pairs) + 1, "analyze", "steps")
     results = []
