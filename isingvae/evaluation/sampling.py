@@ -36,15 +36,23 @@ def _made_by(path: Path) -> tuple[str | None, str]:
                                         f"algorithm {head.algorithm!r}")
 
 
+def check_trained_range(run, record: dict, temperatures, name: str = "temperature") -> None:
+    """Refuse a temperature outside the range a conditioned run was trained on (``name``
+    says what the message calls it); nothing to check for other runs or no temperatures."""
+    span = record.get("conditioning")
+    if span is None or temperatures is None:
+        return
+    lo, hi = span["t_min"], span["t_max"]
+    for t in temperatures:
+        if not lo - 1e-9 <= t <= hi + 1e-9:
+            raise InputError(f"{name} {t:g} lies outside the range the model in {run.path} "
+                             f"was trained on, [{lo:g}, {hi:g}]")
+
+
 def _check_temperatures(run, record: dict, temperatures: list[float] | None) -> None:
     """Refuse, before TensorFlow, a temperature the run cannot generate at."""
-    span = record.get("conditioning")
-    if span is not None and temperatures is not None:
-        lo, hi = span["t_min"], span["t_max"]
-        for t in temperatures:
-            if not lo - 1e-9 <= t <= hi + 1e-9:
-                raise InputError(f"--temperature {t:g} lies outside the range the model in "
-                                 f"{run.path} was trained on, [{lo:g}, {hi:g}]")
+    if record.get("conditioning") is not None:
+        check_trained_range(run, record, temperatures, "--temperature")
     elif temperatures is not None and record["settings"].get("head") != "m2-temperature":
         raise InputError(f"the model in {run.path} does not condition on temperature; drop "
                          f"--temperature, or train with --condition temperature")

@@ -48,6 +48,7 @@ import numpy as np
 from isingvae import _validate as _v
 from isingvae import random
 from isingvae.errors import InputError
+from isingvae.evaluation.sampling import check_trained_range
 
 __all__ = ["ESS_WARNING", "check_run", "draw", "importance_estimates", "mcmc_chains",
            "mcmc_summary", "thermo"]
@@ -69,13 +70,7 @@ def check_run(run, record: dict, temperatures: Sequence[float] | None) -> None:
     if int(settings.get("levels", 1)) != 1 or str(settings.get("head", "none")).startswith("m2"):
         raise InputError(f"the model in {run.path} is hierarchical or M2; thermo works with "
                          f"the single-level VAE (with or without a VIB head)")
-    span = record.get("conditioning")
-    if span is not None and temperatures is not None:
-        lo, hi = span["t_min"], span["t_max"]
-        for t in temperatures:
-            if not lo - 1e-9 <= t <= hi + 1e-9:
-                raise InputError(f"temperature {t:g} lies outside the range the model in "
-                                 f"{run.path} was trained on, [{lo:g}, {hi:g}]")
+    check_trained_range(run, record, temperatures)
 
 
 def draw(model, temperature: float, n: int, seed: int, index: int = 0,
