@@ -59,12 +59,8 @@ def merge_estimates(per_size: Iterable[dict], extra: Iterable[dict] = ()
     key is an ensemble of its own.
     """
     rows = [check_estimate(e) for e in [*per_size, *extra]]
-    for i, e in enumerate(rows):
-        e.setdefault("ensemble", f"estimate {i}")
-    sized = ensemble_estimates(e for e in rows if e["L"] is not None)
-    for e in rows:
-        if e["L"] is None:
-            e.pop("ensemble")
+    sized = ensemble_estimates({"ensemble": f"estimate {i}", **e}
+                               for i, e in enumerate(rows) if e["L"] is not None)
     fss_rows, fits = extrapolate(sized)
     have = {e["method"] for e in fss_rows}
     given_fss = [e for e in rows if e["L"] is None and e["method"] not in have]

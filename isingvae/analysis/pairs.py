@@ -77,7 +77,7 @@ def check_inputs(runs: Sequence, data: Sequence | None) -> list[Pair]:
         raise InputError(f"{len(runs)} run director{'y' if len(runs) == 1 else 'ies'} but "
                          f"{len(data)} data file(s); they pair up in order, so give as many "
                          f"of each")
-    pairs = []
+    pairs, seen = [], set()
     for i, (run, path) in enumerate(zip(runs, data, strict=True)):
         config = RunDir(run).trained()
         ds = IsingDataset(path)
@@ -89,15 +89,12 @@ def check_inputs(runs: Sequence, data: Sequence | None) -> list[Pair]:
             raise InputError(f"{path} holds no configurations")
         ds.require_temperatures("analyze Monte Carlo data")
         key = str(path.resolve())
+        if (run.resolve(), key) in seen:
+            raise InputError(f"{run} is paired with {path} twice; an ensemble needs "
+                             f"distinct runs")
+        seen.add((run.resolve(), key))
         member = sum(p.ensemble == key for p in pairs)
         pairs.append(Pair(i, run, path, config, ds, ds.L, "", key, member))
-    seen = set()
-    for p in pairs:
-        key = (str(p.run_dir.resolve()), p.ensemble)
-        if key in seen:
-            raise InputError(f"{p.run_dir} is paired with {p.data} twice; an ensemble needs "
-                             f"distinct runs")
-        seen.add(key)
     files_of_size = {}
     for p in pairs:
         files_of_size.setdefault(p.L, set()).add(p.ensemble)
