@@ -45,3 +45,28 @@ def test_measure_series_is_the_driver_without_spins():
     np.testing.assert_array_equal(e, np.stack([r.energy for r in recs]))
     np.testing.assert_array_equal(m, np.stack([r.magnetization for r in recs]))
     assert e.shape == (5, 1, 4) and a.sweeps_done == 10
+
+
+def test_fused_series_equals_the_loop_record_by_record():
+    # Metropolis measures a pilot's series in one kernel call where its sweeps run in
+    # one thread; the numbers, the state after it and the sweep count are the loop's
+    for cls, kw in ((Metropolis, {}), (Metropolis, {"h": 0.3}), (Metropolis, {"J": -1.0}),
+                    (Wolff, {})):
+        a = cls(L=8, temperatures=[2.2, 3.1], chains=70, seed=5, **kw)
+        b = cls(L=8, temperatures=[2.2, 3.1], chains=70, seed=5, **kw)
+        e, m = a.series(40, stride=3)
+        recs = list(run_chains(b, 40, 3, spins=False))
+        np.testing.assert_array_equal(e, np.stack([r.energy for r in recs]))
+        np.testing.assert_array_equal(m, np.stack([r.magnetization for r in recs]))
+        assert a.sweeps_done == b.sweeps_done == 120
+        np.testing.assert_array_equal(a.spins, b.spins)
+    # measure_series hands out pieces and reports the sweeps done
+    done = []
+
+    class Bar:
+        def update(self, k):
+            done.append(k)
+
+    c = Metropolis(L=6, temperatures=[2.5], chains=4, seed=3)
+    measure_series(c, 600, stride=2, progress=Bar())
+    assert sum(done) == 1200 == c.sweeps_done and len(done) == 3

@@ -7,6 +7,8 @@ import pytest
 
 from isingvae.generation import GenerationPlan, tasks
 from isingvae.mc import Metropolis, Wolff, collect, equilibration, thermalize
+from isingvae.mc.autocorr import integrated_time
+from isingvae.mc.chains import measure_series
 from isingvae.mc.equilibration import (
     PILOT_MIN_TAUS,
     burn_in_sweeps,
@@ -38,7 +40,10 @@ class AR1:
 def test_pilot_doubles_until_the_window_spans_50_tau():
     phi = 0.95
     truth = (1 + phi) / (1 - phi)  # 39 sweeps
-    pilot = measure_tau(lambda n: AR1(phi, seed=n))
+    sim = AR1(phi, seed=1)
+    pilot = measure_tau(sim)
+    # one run, extended: the pilot costs the sweeps of its accepted run, no more
+    assert sim.sweeps_done == pilot.sweeps
     # the first length n = 256 * 2^k whose half spans 50 tau: 4096 (a window of 2048)
     assert pilot.converged and pilot.sweeps == 4096
     assert pilot.sweeps // 2 >= PILOT_MIN_TAUS * pilot.tau[0]
@@ -46,23 +51,37 @@ def test_pilot_doubles_until_the_window_spans_50_tau():
     assert abs(pilot.tau_energy[0] / truth - 1) < 0.25
     assert pilot.burn_in == [math.ceil(20 * pilot.tau[0])]
     assert pilot.thin == [math.ceil(2 * pilot.tau[0])]
-    short = measure_tau(lambda n: AR1(phi, seed=n), max_sweeps=512)
+    short = measure_tau(AR1(phi, seed=1), max_sweeps=512)
     assert not short.converged and short.sweeps == 512
 
 
+def test_extended_run_measures_the_second_half_of_one_run():
+    # the accepted round's window is the second half of a single run from the start:
+    # the same numbers as sweeping the first half and measuring the rest directly
+    phi = 0.9
+    pilot = measure_tau(AR1(phi, seed=3))
+    n = pilot.sweeps
+    stride = max(1, n // equilibration.PILOT_POINTS)
+    points = n // stride
+    ref = AR1(phi, seed=3)
+    ref.sweep(points // 2 * stride)
+    e, _ = measure_series(ref, points - points // 2, stride=stride)
+    assert pilot.tau_energy[0] == stride * integrated_time(np.ascontiguousarray(e[:, 0]))
+
+
 def test_independent_samples_hit_the_floor_and_first_length():
-    pilot = measure_tau(lambda n: AR1(0.0, seed=n))
+    pilot = measure_tau(AR1(0.0, seed=1))
     assert pilot.converged and pilot.sweeps == 256
     assert pilot.thin == [thinning_sweeps(pilot.tau[0])] and pilot.thin[0] <= 3
 
 
 def test_generation_pilot_is_the_rule():
-    # generation's pilot is measure_tau on fresh 64-chain samplers seeded per run length
+    # generation's pilot is measure_tau on one 64-chain sampler of the pilot's seed
     plan = GenerationPlan(L=8, temperatures=(2.4,), samples=64, chains=64, seed=5,
                           algorithm="metropolis")
     info = tasks.pilot(plan, 0)
-    ref = measure_tau(lambda n: tasks.make_task_sampler(plan, "metropolis", 2.4, 64,
-                                                        plan.seed_for(1, 0, 0, n)))
+    ref = measure_tau(tasks.make_task_sampler(plan, "metropolis", 2.4, 64,
+                                              plan.seed_for(1, 0, 0)))
     assert info["tau_energy"] == ref.tau_energy[0]
     assert info["tau_abs_m"] == ref.tau_abs_magnetization[0]
     assert info["pilot_sweeps"] == ref.sweeps and info["converged"] == ref.converged
@@ -72,12 +91,12 @@ def test_generation_pilot_is_the_rule():
 
 @pytest.mark.parametrize("cls", [Metropolis, Wolff])
 def test_thermalize_is_the_same_rule_on_the_sampler_itself(cls):
-    # thermalize restores the start state for each fresh run, so it measures exactly what
-    # a pilot on new samplers built like this one measures
-    def make(n=None):
+    # thermalize runs the pilot on the sampler itself, so it measures exactly what a
+    # pilot on a new sampler built like this one measures
+    def make():
         return cls(L=8, temperatures=[2.2, 3.0], chains=16, seed=6)
 
-    ref = measure_tau(make)
+    ref = measure_tau(make())
     sim = make()
     info = thermalize(sim)
     assert info["tau_energy"] == ref.tau_energy.tolist()

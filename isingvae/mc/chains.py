@@ -32,6 +32,9 @@ import numpy as np
 
 __all__ = ["Record", "measure_series", "run_chains"]
 
+#: points measured per call of a sampler's ``series`` (progress is told after each)
+_SERIES = 256
+
 
 @dataclass(frozen=True)
 class Record:
@@ -71,11 +74,20 @@ def measure_series(sampler, n: int, *, stride: int = 1,
     """Energy and magnetization per spin after every ``stride`` sweeps, ``n`` times.
 
     Returns two float64 arrays ``(n, n_T, chains)``.  ``progress``, when given, is told
-    of every ``stride`` sweeps done (``progress.update(stride)``).
+    of the sweeps done (``progress.update(k)``).  A sampler with a ``series`` method
+    (the package's) measures in pieces of that method; others record by record, through
+    :func:`run_chains`.
     """
     nT = len(sampler.temperatures)
     e = np.empty((n, nT, sampler.chains))
     m = np.empty((n, nT, sampler.chains))
+    if hasattr(sampler, "series"):  # the package's samplers: in pieces of _SERIES points
+        for k in range(0, n, _SERIES):
+            j = min(n, k + _SERIES)
+            e[k:j], m[k:j] = sampler.series(j - k, stride)
+            if progress is not None:
+                progress.update((j - k) * stride)
+        return e, m
     for k, rec in enumerate(run_chains(sampler, n, stride, spins=False)):
         e[k], m[k] = rec.energy, rec.magnetization
         if progress is not None:

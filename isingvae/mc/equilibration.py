@@ -22,9 +22,12 @@ autocorrelation times,
 
 otherwise :math:`n` doubles, from :data:`PILOT_MIN_SWEEPS` = 256 up to
 :data:`PILOT_MAX_SWEEPS` = :math:`2^{17}` (a pilot stopped there reports
-``converged = False``), and a *fresh* run of :math:`n` sweeps from the start state is
-measured.  Times shorter than the stride come out as about half a stride, an
-overestimate that only makes the rule safer.
+``converged = False``).  The run is not started again: it is extended to :math:`n`
+sweeps, so the discarded half of the longer run is the whole shorter one, and its
+measuring window is new data.  A pilot therefore costs the :math:`n` sweeps of its
+accepted run (between :math:`100\tau` and :math:`200\tau`), not twice that as fresh
+runs from the start state would.  Times shorter than the stride come out as about half
+a stride, an overestimate that only makes the rule safer.
 
 **Burn-in and thinning.**
 
@@ -42,17 +45,17 @@ With 64 chains and a window of :math:`50\tau`, Sokal's variance
 :math:`\mathrm{var}(\hat\tau)/\tau^2 \approx 2(2M+1)/n` puts the error of :math:`\hat\tau`
 near 8 %.
 
-**Why this rule.**  There used to be a second one (doubling rounds on the sampler itself
-until the second half spanned :math:`20\tau`).  This one is kept because it fixes the
-bits of every generated file (``data/`` holds files a test regenerates); the Python API
-runs it too, restoring the sampler's start state for each fresh run
-(:func:`thermalize`).  A generation task's chains are not the pilot's chains, so they
-burn in :math:`B` sweeps from their own start; :func:`thermalize` keeps the pilot's
-chains, already :math:`\ge 100\,\tau` from the start when converged, so it only sweeps
-what is missing up to :math:`B`.
+**One rule.**  Dataset generation, the Python API's :func:`thermalize` and
+``make_sampler("auto")`` all run it; it fixes the bits of every generated file
+(``data/`` holds files a test regenerates).  Until generator version 3 each round was a
+fresh run from the start state; extending one run gives the same window for half the
+sweeps, and the pilot is the step a parallel generation waits for.  A generation task's
+chains are not the pilot's chains, so they burn in :math:`B` sweeps from their own
+start; :func:`thermalize` keeps the pilot's chains, already :math:`\ge 100\,\tau` from
+the start when converged, so it only sweeps what is missing up to :math:`B`.
 
 >>> from isingvae.mc import Metropolis
->>> pilot = measure_tau(lambda n: Metropolis(L=8, temperatures=[3.0], chains=64, seed=0))
+>>> pilot = measure_tau(Metropolis(L=8, temperatures=[3.0], chains=64, seed=0))
 >>> pilot.converged, pilot.sweeps, bool(pilot.sweeps // 2 >= PILOT_MIN_TAUS * pilot.tau.max())
 (True, 512, True)
 >>> pilot.burn_in == [burn_in_sweeps(pilot.tau[0])], pilot.thin == [thinning_sweeps(pilot.tau[0])]
@@ -62,7 +65,6 @@ what is missing up to :math:`B`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,33 +145,34 @@ class Pilot:
         return [thinning_sweeps(t) for t in self.tau.tolist()]
 
 
-def measure_tau(fresh_run: Callable[[int], object], *, min_sweeps: int | None = None,
-                max_sweeps: int | None = None, progress=None) -> Pilot:
+def measure_tau(sampler, *, min_sweeps: int | None = None, max_sweeps: int | None = None,
+                progress=None) -> Pilot:
     """Measure autocorrelation times by the rule of the module docstring.
 
     Args:
-        fresh_run: ``fresh_run(n)`` returns a sampler in the start state, about to make a
-            run of ``n`` sweeps (a new sampler, possibly seeded from ``n``, or the same
-            one with its start state restored).  After the call the last run's sampler
-            is left where that run ended.
+        sampler: a sampler in its start state.  The pilot runs on it, one run that is
+            extended round by round; it is left where that run ended.
         min_sweeps, max_sweeps: first and longest run (defaults :data:`PILOT_MIN_SWEEPS`,
             :data:`PILOT_MAX_SWEEPS`).
         progress: told of the sweeps done (``progress.update(k)``), when given.
     """
     n = _v.count("min_sweeps", PILOT_MIN_SWEEPS if min_sweeps is None else min_sweeps, lo=4)
     top = _v.count("max_sweeps", PILOT_MAX_SWEEPS if max_sweeps is None else max_sweeps, lo=n)
+    done = 0  # sweeps of the run so far
     while True:
         n = min(n, top)
         stride = max(1, n // PILOT_POINTS)
         points = n // stride
         half = points // 2
-        sim = fresh_run(n)
-        # the discarded half is swept in one call: a sampler's result does not depend on
-        # how its sweeps are split
-        sim.sweep(half * stride)
-        if progress is not None:
-            progress.update(half * stride)
-        e, m = measure_series(sim, points - half, stride=stride, progress=progress)
+        # the run's first half (everything swept in earlier rounds, and more on the
+        # first) is discarded; the second half is measured, all of it new data.  A
+        # sampler's result does not depend on how its sweeps are split between calls
+        if half * stride > done:
+            sampler.sweep(half * stride - done)
+            if progress is not None:
+                progress.update(half * stride - done)
+        e, m = measure_series(sampler, points - half, stride=stride, progress=progress)
+        done = max(done, half * stride) + (points - half) * stride
         nT = e.shape[1]
         tau_e = np.array([stride * integrated_time(np.ascontiguousarray(e[:, t]))
                           for t in range(nT)])
@@ -178,7 +181,7 @@ def measure_tau(fresh_run: Callable[[int], object], *, min_sweeps: int | None = 
         tau = float(np.maximum(np.maximum(tau_e, tau_m), TAU_FLOOR).max())
         converged = bool(half * stride >= PILOT_MIN_TAUS * tau)
         if converged or n >= top:
-            return Pilot(tau_e, tau_m, n, converged)
+            return Pilot(tau_e, tau_m, done, converged)
         n *= 2
 
 
@@ -186,9 +189,8 @@ def thermalize(sampler, *, min_sweeps: int | None = None, max_sweeps: int | None
                progress: bool = False) -> dict:
     """Bring ``sampler`` to equilibrium by the rule of the module docstring.
 
-    The pilot runs on ``sampler`` itself: each fresh run restores its start state
-    (``get_state``/``set_state``).  The chains then continue from the end of the
-    accepted run, swept further only if that run was shorter than the burn-in
+    The pilot runs on ``sampler`` itself (:func:`measure_tau`).  The chains then continue
+    from the end of the accepted run, swept further only if that run was shorter than the burn-in
     :math:`\\lceil 20\\tau \\rceil` of the slowest temperature.
 
     Returns a dict with ``burn_in`` (sweeps from the start state to now),
@@ -198,16 +200,10 @@ def thermalize(sampler, *, min_sweeps: int | None = None, max_sweeps: int | None
     """
     from isingvae.progress import Progress
 
-    start = sampler.get_state()
     first = sampler.sweeps_done
-
-    def fresh_run(n):
-        sampler.set_state(start)
-        return sampler
-
     top = PILOT_MAX_SWEEPS if max_sweeps is None else max_sweeps
-    with Progress(2 * top, desc="thermalize", unit="sweeps", enabled=progress) as bar:
-        pilot = measure_tau(fresh_run, min_sweeps=min_sweeps, max_sweeps=max_sweeps,
+    with Progress(top, desc="thermalize", unit="sweeps", enabled=progress) as bar:
+        pilot = measure_tau(sampler, min_sweeps=min_sweeps, max_sweeps=max_sweeps,
                             progress=bar)
     missing = max(pilot.burn_in) - (sampler.sweeps_done - first)
     if missing > 0:

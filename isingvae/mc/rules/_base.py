@@ -109,6 +109,33 @@ class Sampler:
                 done += m
                 bar.update(m)
 
+    def series(self, points: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``points`` times, ``stride`` sweeps and then :meth:`observables`: energies and
+        magnetizations per spin, two arrays ``(points, n_T, chains)``.
+
+        The same numbers as that loop in Python; a sampler may run it as one call of
+        its kernels (Metropolis does, where its sweeps run in one thread), which also
+        leaves other Python threads free while it runs.
+        """
+        points = _v.count("points", points, lo=0)
+        stride = _v.count("stride", stride)
+        fused = self._series(points, stride) if points else None
+        if fused is None:
+            nT = len(self._temperatures)
+            e = np.empty((points, nT, self._chains))
+            m = np.empty((points, nT, self._chains))
+            for k in range(points):
+                self._run(stride)
+                self._sweeps_done += stride
+                e[k], m[k] = self._observables()
+            return e, m
+        self._sweeps_done += points * stride
+        return fused
+
+    def _series(self, points: int, stride: int):
+        """A fused :meth:`series`, or ``None`` to use the loop."""
+        return None
+
     def _run(self, n: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -65,7 +65,7 @@ def _flip_cluster(S, L, stack, p_add, s0, s1, s2, s3):
     return size, s0, s1, s2, s3
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def wolff_sweeps(spins, rng, p_add, clusters, n, L):
     """``n`` sweeps of ``clusters[t]`` cluster flips in every chain; returns flipped counts."""
     nT, C = spins.shape[0], spins.shape[1]
@@ -75,7 +75,7 @@ def wolff_sweeps(spins, rng, p_add, clusters, n, L):
     return flipped
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def wolff_sweeps_serial(spins, rng, p_add, clusters, n, L):
     """:func:`wolff_sweeps` in the calling thread (small jobs)."""
     nT, C = spins.shape[0], spins.shape[1]
@@ -106,7 +106,7 @@ def _chain_sweeps(spins, rng, p_add, clusters, n, L, task, flipped):
     flipped[t, ch] = total
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def wolff_calibrate(spins, rng, p_add, warm, measure, L):
     """Flip clusters until ``warm`` spins have flipped, then until ``measure`` more have.
 
@@ -156,7 +156,7 @@ def _bonds_and_sum(S, L):
     return b, m
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def energy_magnetization(spins, L):
     """Sums over each configuration of ``s_i s_j`` (bonds, each once) and of ``s_i``.
 
@@ -170,7 +170,7 @@ def energy_magnetization(spins, L):
     return bonds, total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def energy_magnetization_serial(spins, L):
     """:func:`energy_magnetization` in the calling thread, for small batches (starting
     worker threads costs more than the sums, and much more on a busy machine)."""

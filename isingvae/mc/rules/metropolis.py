@@ -189,11 +189,16 @@ class Metropolis(Sampler):
 
     def _observables(self):
         count = _k.count_up_and_agree_serial if self._small() else _k.count_up_and_agree
-        ups, agree = count(self._words)
+        return self._from_counts(*count(self._words))
+
+    def _from_counts(self, ups, agree):
+        """Energy and magnetization per spin from counts of up spins and agreeing bonds
+        ``(..., nT, nB, 64)``: arrays ``(..., nT, chains)``."""
         nT = len(self._temperatures)
         N = self._L * self._L
-        ups = ups.reshape(nT, -1)[:, : self._chains]
-        agree = agree.reshape(nT, -1)[:, : self._chains]
+        lead = ups.shape[:-3]
+        ups = ups.reshape(*lead, nT, -1)[..., : self._chains]
+        agree = agree.reshape(*lead, nT, -1)[..., : self._chains]
         m = (2.0 * ups - N) / N
         bond_sum = 2.0 * agree - 2 * N
         e = -(self._J * bond_sum) / N - self._h * m
@@ -226,6 +231,13 @@ class Metropolis(Sampler):
             _k.sweeps_by_pair(*args)
         else:
             _k.sweeps_by_row(*args, 4 * numba.get_num_threads())
+
+    def _series(self, points: int, stride: int):
+        if not (numba.get_num_threads() == 1 or self._words.size * stride < _SERIAL_WORDS):
+            return None  # sweeps worth sharing out between threads: one call each
+        ups, agree = _k.series_serial(self._words, self._rng, self._valid, points, stride,
+                                      self._fast, self._tables)
+        return self._from_counts(ups, agree)
 
     # ------------------------------------------------------------------ state
 
