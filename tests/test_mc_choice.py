@@ -76,21 +76,42 @@ def test_choice_follows_the_fixed_costs(monkeypatch):
 def test_choose_skips_wolff_where_metropolis_already_wins():
     calls = []
 
-    def measure(name, tau=(1.0, 100.0)):
+    def measure(name, tau=(1.0, 250.0), work=2.0):
         calls.append(name)
-        t = np.array(tau if name == "metropolis" else (3.0, 3.0))
-        return Pilot(t, t, 256, True)
+        t = np.array(tau if name == "metropolis" else (1.5, 1.5))
+        return Pilot(t, t, 256, True), np.full(2, 1.0 if name == "metropolis" else work)
 
-    picks, pilots = choice.choose(measure)
-    # Metropolis at 100 sweeps, 2 * 100 * 0.09 = 18 ns, exceeds the best Wolff could do
-    # (2 * 0.5 * 8.3 = 8.3 ns), so Wolff is piloted; at 2 * 3 * 8.3 = 49.8 ns it loses
+    picks, pilots, costs = choice.choose(measure)
+    # Metropolis at 250 sweeps, 2 * 250 * 0.09 = 45 ns, exceeds the best Wolff could do
+    # (tau f = 1: 2 * 1 * 18 = 36 ns), so Wolff is piloted; at 2 * 1.5 * 18 * 2 = 108 ns
+    # (two N-spin flips per sweep) it loses
     assert picks == ["metropolis", "metropolis"] and calls == ["metropolis", "wolff"]
+    np.testing.assert_allclose(costs["wolff"], [108.0, 108.0])
+    np.testing.assert_allclose(costs["metropolis"], [0.18, 45.0])
     calls.clear()
-    picks, pilots = choice.choose(lambda n: measure(n, tau=(1.0, 40.0)))
-    # 2 * 40 * 0.09 = 7.2 ns <= 8.3 ns, the best Wolff could do: no Wolff pilot
+    picks, pilots, _ = choice.choose(lambda n: measure(n, tau=(1.0, 150.0)))
+    # 2 * 150 * 0.09 = 27 ns <= 36 ns, the best Wolff could do: no Wolff pilot
     assert picks == ["metropolis"] * 2 and calls == ["metropolis"] and list(pilots) == [
         "metropolis"]
-    picks, _ = choice.choose(lambda n: measure(n, tau=(1.0, 400.0)))
+    # where a Wolff sweep flips about N spins, it wins at the slow temperature
+    picks, _, _ = choice.choose(lambda n: measure(n, tau=(1.0, 400.0), work=1.0))
     assert picks == ["metropolis", "wolff"]
+    # ... and loses where its sweeps flip many times N (the flips are what it costs)
+    picks, _, _ = choice.choose(lambda n: measure(n, tau=(1.0, 400.0), work=3.0))
+    assert picks == ["metropolis", "metropolis"]
     assert choice.choose(lambda n: measure(n, tau=(1.0, 400.0)),
                          wolff_allowed=False)[0] == ["metropolis"] * 2
+
+
+def test_wolff_counts_the_spins_its_sweeps_flip():
+    sim = Wolff(L=16, temperatures=[1.5, 2.269, 3.5], chains=8, seed=2)
+    assert np.isnan(sim.flips_per_sweep).all()
+    assert choice.sweep_work(sim).tolist() == [1.0, 1.0, 1.0]
+    sim.sweep(20)
+    f = sim.flips_per_sweep
+    # clusters per sweep are calibrated so that a sweep flips about N spins; from a hot
+    # start the calibration sees small clusters, so near T_c a sweep flips more
+    assert (f > 0.3 * sim.N).all() and (f < 10 * sim.N).all()
+    np.testing.assert_allclose(choice.sweep_work(sim), f / sim.N)
+    assert choice.sweep_work(Metropolis(L=8, temperatures=[2.0], chains=2, seed=0)
+                             ).tolist() == [1.0]

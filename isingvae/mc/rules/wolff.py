@@ -101,6 +101,10 @@ class Wolff(Sampler):
             [min(int(math.ldexp(float(q), 64)), 2**64 - 1) for q in p], dtype=np.uint64
         )
         self._clusters = np.zeros(nT, np.int64)
+        # spins flipped by sweeps (calibration excluded) per temperature, and the chain
+        # sweeps they took: what a sweep costs, for the choice of algorithm (not state)
+        self._flips = np.zeros(nT, np.int64)
+        self._flip_sweeps = 0
         if clusters_per_sweep is not None:
             self._clusters[:] = self._check_clusters(clusters_per_sweep, nT)
         shape = (nT, self._chains, self.N)
@@ -134,6 +138,15 @@ class Wolff(Sampler):
         """``int8`` array ``(n_T, chains, L, L)`` of +-1 (a fresh copy)."""
         return self._spins.reshape(len(self._temperatures), self._chains, self._L, self._L).copy()
 
+    @property
+    def flips_per_sweep(self) -> np.ndarray:
+        """Spins flipped per sweep and chain, per temperature, averaged over the sweeps
+        this object has made (NaN before any).  A sweep's cost is proportional to it
+        (:data:`isingvae.mc.choice.NS_PER_WOLFF_FLIP`); it is not part of the state."""
+        if self._flip_sweeps == 0:
+            return np.full(len(self._temperatures), np.nan)
+        return self._flips / (self._flip_sweeps * self._chains)
+
     def calibrate(self) -> np.ndarray:
         """Measure the mean cluster size and fix :attr:`clusters_per_sweep` (once).
 
@@ -157,7 +170,9 @@ class Wolff(Sampler):
     def _run(self, n: int) -> None:
         self.calibrate()
         kernel = _k.wolff_sweeps_serial if self._small(n) else _k.wolff_sweeps
-        kernel(self._spins, self._rng, self._p_add, self._clusters, n, self._L)
+        flipped = kernel(self._spins, self._rng, self._p_add, self._clusters, n, self._L)
+        self._flips += flipped.sum(axis=1)
+        self._flip_sweeps += n
 
     def _observables(self):
         nT = len(self._temperatures)
