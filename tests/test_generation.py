@@ -226,12 +226,14 @@ def test_executor_gets_plain_arguments_pilots_first(tmp_path, small_file):
     out = tmp_path / "inline.h5"
     generate(small_plan(), out, executor=executor, progress=False)
     # every pilot, then each temperature's tasks with its pilot's result as a plain dict
-    names = [name for name, _ in executor.calls]
+    # (each job wrapped in the driver's timer)
+    assert {name for name, _ in executor.calls} == {"_timed"}
+    names = [args[0].__name__ for _, args in executor.calls]
     assert names == ["pilot_task"] * len(TEMPS) + ["run_task"] * len(TEMPS)
-    for name, args in executor.calls:
+    for _, args in executor.calls:
         assert not any(isinstance(a, Future) for a in args)
-        if name == "run_task":
-            assert isinstance(args[3], dict) and args[3]["thin"] >= 1
+        if args[0].__name__ == "run_task":
+            assert isinstance(args[4], dict) and args[4]["thin"] >= 1
     a, _ = read_all(small_file)
     b, _ = read_all(out)
     for key in a:
@@ -244,7 +246,7 @@ def test_a_failing_task_cancels_the_rest_and_the_run_resumes(tmp_path, small_fil
 
     class Failing(_Inline):
         def submit(self, fn, *args):
-            if fn.__name__ != "run_task":
+            if args[0].__name__ != "run_task":
                 return super().submit(fn, *args)
             future = Future()  # pending, as on a busy cluster
             if not submitted:
@@ -303,6 +305,8 @@ def _run(argv, capsys):
         (["--t-min", "2", "--t-max", "1", "--t-count", "3"], "--t-max"),
         (["--temperatures", "2", "--algorithm", "wolff", "--h", "0.1"], "h = 0.1"),
         (["--temperatures", "2", "--scheduler", "local:0"], "local:0"),
+        (["--temperatures", "2", "--threads", "0"], "--threads"),
+        (["--temperatures", "2", "--threads", "-3"], "-3"),
     ],
 )
 def test_cli_bad_input(args, needle, tmp_path, capsys):
@@ -368,7 +372,8 @@ def test_task_resumes_from_saved_sampler_state(tmp_path, algorithm):
 
     plan = GenerationPlan(L=8, temperatures=(2.3,), samples=12, chains=3, seed=2,
                           algorithm=algorithm)
-    info = {"algorithm": algorithm, "burn_in": 5, "thin": 2}
+    info = {"algorithm": algorithm, "burn_in": 5, "thin": 2, "work": 1.0, "chains": 3,
+            "block": 64}
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     whole.mkdir()
     cut.mkdir()
@@ -384,8 +389,8 @@ def test_task_resumes_from_saved_sampler_state(tmp_path, algorithm):
         g.run_task(plan, 0, 0, info, cut, on_segment=stop_after_two, segment_spins=3 * 64)
     assert len(list(cut.glob("task-*.npz"))) == 2
     g.run_task(plan, 0, 0, info, cut, segment_spins=5 * 64)  # other segment length
-    rows_a = list(g.task_rows(plan, 0, 0, whole))
-    rows_b = list(g.task_rows(plan, 0, 0, cut))
+    rows_a = list(g.task_rows(plan, 0, 0, info, whole))
+    rows_b = list(g.task_rows(plan, 0, 0, info, cut))
     for key in ("spins", "energy", "magnetization", "sweep", "chain"):
         np.testing.assert_array_equal(np.concatenate([r[key] for r in rows_a]),
                                       np.concatenate([r[key] for r in rows_b]), err_msg=key)

@@ -102,10 +102,10 @@ def test_generate_second_writer_leaves_an_unfinished_run_alone(tmp_path, capsys,
 
 
 def _fail_at_completion(real):
-    def assemble(plan, out, parts, pilots, complete):
+    def assemble(plan, out, parts, pilots, complete, **kw):
         if complete:
             raise KeyboardInterrupt
-        return real(plan, out, parts, pilots, complete)
+        return real(plan, out, parts, pilots, complete, **kw)
     return assemble
 
 
@@ -155,8 +155,8 @@ def test_generate_never_flags_complete_with_missing_rows(tmp_path, monkeypatch):
     out = tmp_path / "x.h5"
     real = driver.task_rows
 
-    def task_rows(plan, t, b, parts):
-        return iter(()) if t == 1 else real(plan, t, b, parts)
+    def task_rows(plan, t, b, info, parts):
+        return iter(()) if t == 1 else real(plan, t, b, info, parts)
 
     monkeypatch.setattr(driver, "task_rows", task_rows)
     with pytest.raises(InputError, match="holds 60 of the 120 rows"):

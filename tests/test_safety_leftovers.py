@@ -84,10 +84,10 @@ def _unfinished_other_run(out: Path, monkeypatch) -> None:
 
     real = driver._assemble
 
-    def assemble(plan, out_, parts, pilots, complete):
+    def assemble(plan, out_, parts, pilots, complete, **kw):
         if complete:
             raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete)
+        return real(plan, out_, parts, pilots, complete, **kw)
 
     with monkeypatch.context() as m:
         m.setattr(driver, "_assemble", assemble)
@@ -168,10 +168,10 @@ def test_generate_a_replaced_output_resumes_without_force(before, tmp_path, caps
         force = ["--force"]
     real = driver._assemble
 
-    def stop_at_completion(plan, out_, parts, pilots, complete):
+    def stop_at_completion(plan, out_, parts, pilots, complete, **kw):
         if complete:
             raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete)
+        return real(plan, out_, parts, pilots, complete, **kw)
 
     with monkeypatch.context() as m:
         m.setattr(driver, "_assemble", stop_at_completion)

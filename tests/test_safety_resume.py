@@ -38,10 +38,10 @@ def _interrupted(tmp_path, monkeypatch):
     out = tmp_path / "x.h5"
     real = driver._assemble
 
-    def assemble(plan, out_, parts, pilots, complete):
+    def assemble(plan, out_, parts, pilots, complete, **kw):
         if complete:
             raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete)
+        return real(plan, out_, parts, pilots, complete, **kw)
 
     with monkeypatch.context() as m:
         m.setattr(driver, "_assemble", assemble)
@@ -109,7 +109,8 @@ def test_generate_discards_a_damaged_shard_and_the_rest_of_its_task(tmp_path, mo
     _, parts = _interrupted(tmp_path, monkeypatch)
     _truncate(parts / "task-t0000-b0000-s000001.npz")
     plan = GenerationPlan(**PLAN)
-    kept, step = tasks.valid_shards(plan, 0, 0, parts)
+    info = json.loads((parts / "pilot-t0000.json").read_text())
+    kept, step = tasks.valid_shards(plan, 0, 0, info, parts)
     assert [p.name for p in kept] == ["task-t0000-b0000-s000000.npz"] and step == 2
     assert sorted(p.name for p in parts.glob("task-t0000-*")) == ["task-t0000-b0000-s000000.npz"]
     assert len(list(parts.glob("task-t0001-*"))) == 3  # other tasks are left alone
@@ -125,6 +126,11 @@ PILOT_DAMAGE = {
         {**json.loads(p.read_text()), "thin": -3})),
     "other-algorithm": lambda p: p.write_text(json.dumps(
         {**json.loads(p.read_text()), "algorithm": "wolff"})),
+    # chains the rule would not give for this result: the shards cannot be placed
+    "other-chains": lambda p: p.write_text(json.dumps(
+        {**json.loads(p.read_text()), "chains": 64})),
+    "bad-work": lambda p: p.write_text(json.dumps(
+        {**json.loads(p.read_text()), "work": 0})),
 }
 
 

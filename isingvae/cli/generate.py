@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=1000,
                    help="decorrelated configurations per temperature (default 1000)")
     p.add_argument("--chains", type=int,
-                   help="independent Markov chains per temperature (default min(64, samples))")
+                   help="independent Markov chains per temperature, at least (default "
+                   "min(64, samples)); more where the autocorrelation time is long, so "
+                   "that tasks are of similar cost (recorded in the file)")
     p.add_argument(
         "--algorithm", choices=["metropolis", "wolff", "auto"], default="auto",
         help="update rule (auto: whichever yields more independent samples per unit cost, "
@@ -37,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="overwrite a file (or unfinished run) made with other settings")
     p.add_argument("--scheduler", help="Dask scheduler address, or local:N for a local "
                    "cluster of N workers (needs the 'distributed' extra)")
+    p.add_argument("--threads", type=int, help="pilots and tasks run at once in this "
+                   "process (default: numba's thread count, NUMBA_NUM_THREADS or the "
+                   "machine's cores); the bits do not depend on it")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -49,6 +54,7 @@ def execute(args: argparse.Namespace) -> int:
     chains = check.count("--chains", args.chains) if args.chains is not None else \
         min(64, samples)
     seed = check.seed(args.seed, "--seed")
+    threads = check.count("--threads", args.threads) if args.threads is not None else None
     J = check.real("--J", args.J, positive=True)
     h = check.real("--h", args.h)
     temps = parse_temperatures(args.temperatures, args.t_min, args.t_max, args.t_count)
@@ -56,7 +62,7 @@ def execute(args: argparse.Namespace) -> int:
                           seed=seed, algorithm=args.algorithm, J=J, h=h)
     with open_executor(args.scheduler) as executor:
         res = generate(plan, args.out, force=args.force, executor=executor,
-                       progress=False if args.quiet else None)
+                       progress=False if args.quiet else None, threads=threads)
     if res.already_complete:
         print(f"{res.path} is already complete ({res.rows} configurations); nothing to do")
     else:

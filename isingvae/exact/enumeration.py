@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from isingvae.errors import InputError
 from isingvae.exact._common import _coupling, _lattice_size, _out, _temperatures
@@ -149,6 +148,8 @@ def enumerate_lattice(L: int, T, J: float = 1.0, h: float = 0.0) -> EnumerationR
     m = np.broadcast_to(dos.magnetization[None, :] / N, e.shape)
     log_g = np.log(dos.counts, where=dos.counts > 0, out=np.full(dos.counts.shape, -np.inf))
     beta = 1.0 / np.atleast_1d(t).ravel()
+
+    from scipy import special  # here, not at import: generation needs only T_c
 
     rows = []
     for b in beta:

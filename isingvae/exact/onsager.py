@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import integrate, special
 
 from isingvae.exact._common import ThermoResult, _coupling, _out, _temperatures
 
@@ -39,6 +38,8 @@ def onsager_log_z(T, J: float = 1.0):
     K = _coupling(J) / t
     m = _elliptic_modulus(K)
 
+    from scipy import integrate  # here, not at import: generation needs only T_c
+
     def one(k2: float) -> float:
         val, _ = integrate.quad(
             lambda th: math.log(0.5 * (1.0 + math.sqrt(max(0.0, 1.0 - k2 * math.sin(th) ** 2)))),
@@ -65,6 +66,8 @@ def onsager_energy(T, J: float = 1.0):
     K = J / t
     m = _elliptic_modulus(K)
     a = 2 * np.tanh(2 * K) ** 2 - 1
+    from scipy import special
+
     with np.errstate(invalid="ignore"):
         term = np.where(m < 1.0, a * special.ellipk(np.minimum(m, 1 - 1e-300)), 0.0)
     out = -J / np.tanh(2 * K) * (1 + 2 / math.pi * term)
@@ -88,6 +91,8 @@ def onsager_specific_heat(T, J: float = 1.0):
     K = _coupling(J) / t
     m = _elliptic_modulus(K)
     th2 = np.tanh(2 * K) ** 2
+    from scipy import special
+
     with np.errstate(divide="ignore", invalid="ignore"):
         bracket = (2 - 3 * th2 + 2 * th2**2) * special.ellipk(m) - special.ellipe(m) \
             - 0.5 * math.pi * (1 - th2)

@@ -20,20 +20,26 @@
    plan cannot fit (:meth:`GenerationPlan.shard_bytes`).
 3. **Run the work** (:mod:`isingvae.generation.tasks`): per temperature a pilot, then
    its tasks, each resuming after its last shard.  Without an executor they run in this
-   process, temperature by temperature.  With one (any object with
-   ``submit(fn, *args)`` returning a future with ``.result()``: a
+   process, on a pool of ``threads`` threads, each running its kernels serially (the
+   kernels let go of the GIL), or one after another in the calling thread when
+   ``threads`` is 1.  With an executor (any object with ``submit(fn, *args)``
+   returning a future with ``.result()`` and ``.add_done_callback``: a
    :mod:`concurrent.futures` executor or a Dask ``distributed.Client``, see
-   :func:`isingvae.generation.open_executor`) every pilot is submitted, and as each
-   pilot's result arrives its tasks are submitted with that result as a plain argument,
-   so no executor has to resolve futures passed as arguments.  Pilots and tasks are
-   pure functions of the plan, so the file is bit-identical either way.
+   :func:`isingvae.generation.open_executor`) they run there.  Either way the driver
+   hands jobs out as the executor has room for them, longest first
+   (:mod:`isingvae.generation.schedule`), and a temperature's tasks go out with its
+   pilot's result as a plain argument, so no executor has to resolve futures passed as
+   arguments.  Pilots and tasks are pure functions of the plan, so the file is
+   bit-identical whatever runs them.
 4. **Assemble.**  Shards are gathered, in a fixed order (temperature, block, step,
    chain), into the output file, built in memory and written atomically
    (:mod:`isingvae.storage.writer`; a full disk is a one-line error and the shards
    stay for the next run).  This happens when a run starts without an output file,
    from time to time while it goes on (attribute ``complete = False``: the file holds
    the rows finished so far), and once at the end, after which the shards are removed.
-   The file is flagged complete only when it holds every row of the plan.
+   The file is flagged complete only when it holds every row of the plan.  The final
+   assembly compresses the chunks of ``/spins`` on as many threads as the run had
+   (:func:`isingvae.storage.write_ising_file`).
 
 A run that fails before any work is done leaves nothing behind (no ``.parts``, no
 empty output file); one that fails later leaves what it did, which the same command
@@ -42,6 +48,7 @@ resumes.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -52,18 +59,14 @@ from pathlib import Path
 
 import numpy as np
 
+from isingvae import _validate as check
 from isingvae import storage
 from isingvae._atomic import check_writable, require_space, write_json
 from isingvae._locks import exclusive
 from isingvae.errors import InputError
+from isingvae.generation import schedule
 from isingvae.generation.plan import GenerationPlan, describe_difference
-from isingvae.generation.tasks import (
-    SEGMENT_SPINS,
-    check_parts,
-    pilot_task,
-    run_task,
-    task_rows,
-)
+from isingvae.generation.tasks import SEGMENT_SPINS, blocks, check_parts, task_rows
 
 __all__ = ["GenerationResult", "generate", "parts_dir"]
 
@@ -71,7 +74,9 @@ __all__ = ["GenerationResult", "generate", "parts_dir"]
 @dataclass
 class GenerationResult:
     """What :func:`generate` did: the file, its rows, whether it was already complete,
-    the pilot result per temperature index, and wall-clock seconds (all, and Monte Carlo)."""
+    the pilot result per temperature index, wall-clock seconds (all, and Monte Carlo),
+    and per job (pilot or task) of this call its ``kind``, ``t``, ``b``, ``seconds``
+    where it ran and, for tasks, the ``cost_ns`` it was scheduled by."""
 
     path: Path
     rows: int
@@ -79,6 +84,7 @@ class GenerationResult:
     pilots: dict
     seconds: float
     seconds_monte_carlo: float
+    jobs: list
 
 
 def parts_dir(out: str | os.PathLike) -> Path:
@@ -154,7 +160,8 @@ def _remove_temporaries(out: Path, parts: Path) -> None:
                 p.unlink(missing_ok=True)
 
 
-def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, complete: bool):
+def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, complete: bool,
+              threads: int = 1):
     # one preallocated array per column: the rows are held once (plan.memory_bytes);
     # np.empty touches no memory that a partial assembly does not fill
     L, total = plan.L, plan.samples * len(plan.temperatures)
@@ -162,8 +169,11 @@ def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, comple
             "magnetization": np.empty(total), "temperature": np.empty(total),
             "sweep": np.empty(total, np.int64), "chain": np.empty(total, np.int64)}
     n = 0
-    for t, b in plan.tasks():
-        for rows in task_rows(plan, t, b, parts):
+    nT = len(plan.temperatures)
+    info = [pilots.get(t) for t in range(nT)]
+    order = [(t, b) for t in range(nT) if info[t] for b in range(blocks(info[t]))]
+    for t, b in order:
+        for rows in task_rows(plan, t, b, info[t], parts):
             k = len(rows["spins"])
             if n + k > total:
                 raise InputError(f"{parts} holds more rows than its plan ({total}); "
@@ -175,8 +185,6 @@ def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, comple
         raise InputError(f"{parts} holds {n} of the {total} rows of the plan (shards went "
                          "missing during the run); run the same command again")
     arrays = {k: v[:n] for k, v in cols.items()}
-    nT = len(plan.temperatures)
-    info = [pilots.get(t) for t in range(nT)]
 
     def per_t(key, default=np.nan):
         return [float(i[key]) if i else default for i in info]
@@ -186,13 +194,17 @@ def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, comple
         "generation": plan.fingerprint(),
         "temperatures": list(plan.temperatures),
         "samples_per_temperature": plan.samples,
-        "chains_per_temperature": plan.chains,
+        "chains_per_temperature": [int(i["chains"]) if i else 0 for i in info],
+        "chains_per_task": [int(i["block"]) if i else 0 for i in info],
+        "chains_minimum": plan.chains,
         "algorithm_per_temperature": [i["algorithm"] if i else "" for i in info],
         "tau_int_energy": per_t("tau_energy"),
         "tau_int_abs_magnetization": per_t("tau_abs_m"),
         "burn_in_sweeps": per_t("burn_in"),
         "thinning_sweeps": per_t("thin"),
         "pilot_sweeps": per_t("pilot_sweeps"),
+        "wolff_flips_per_spin": [float(i["work"]) if i and i["algorithm"] == "wolff"
+                                 else np.nan for i in info],
         "units": "energy and magnetization per spin; tau, burn-in and thinning in sweeps",
     }
     storage.write_ising_file(
@@ -200,26 +212,8 @@ def _assemble(plan: GenerationPlan, out: Path, parts: Path, pilots: dict, comple
         spins=arrays["spins"], temperature=arrays["temperature"],
         energy=arrays["energy"], magnetization=arrays["magnetization"],
         chain=arrays["chain"], attrs=attrs, extra={"sweep": arrays["sweep"]},
+        threads=threads,
     )
-
-
-def _run_on(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: dict,
-            bar) -> None:
-    """Pilots, then each temperature's tasks as its pilot result arrives, on ``executor``."""
-    pilot_futures = [executor.submit(pilot_task, plan, t, parts)
-                     for t in range(len(plan.temperatures))]
-    task_futures = []
-    try:
-        for t, future in enumerate(pilot_futures):
-            pilots[t] = future.result()
-            task_futures += [executor.submit(run_task, plan, t, b, pilots[t], parts,
-                                             segment_spins) for b in range(plan.blocks)]
-        for future in task_futures:
-            bar.update(future.result())
-    except BaseException:
-        for future in pilot_futures + task_futures:
-            future.cancel()
-        raise
 
 
 def generate(
@@ -231,6 +225,7 @@ def generate(
     progress: bool | None = None,
     assemble_every: float = 30.0,
     segment_spins: int = SEGMENT_SPINS,
+    threads: int | None = None,
 ) -> GenerationResult:
     """Make (or complete) the file ``out`` for ``plan``.
 
@@ -248,14 +243,24 @@ def generate(
             ``distributed.Client`` (:func:`~isingvae.generation.open_executor` makes one
             from ``--scheduler``).  Its workers must see ``out``'s directory.
         force: overwrite a file, or discard an unfinished run, of another plan.
+        threads: without an executor, how many pilots and tasks run at once in this
+            process (a pool of threads, each running its kernels serially); default
+            numba's thread count (``NUMBA_NUM_THREADS``, else the machine's cores).
+            With 1 they run one after another in the calling thread, on one core.  No
+            more run at once than half the machine's memory holds tasks of
+            (:meth:`GenerationPlan.task_bytes`).  The final assembly compresses on as
+            many threads.
         progress: ``False`` for none, otherwise a progress report on stderr.
-        assemble_every: seconds between rewrites of the partial output (in-process
-            runs, between temperatures).
+        assemble_every: seconds between rewrites of the partial output (checked as
+            jobs finish).
         segment_spins: bound on the spins of one shard.
 
-    Neither ``executor``, ``assemble_every`` nor ``segment_spins`` changes the result.
+    Neither ``executor``, ``threads``, ``assemble_every`` nor ``segment_spins`` changes
+    the result.
     """
     t0 = time.perf_counter()
+    if threads is not None:
+        threads = check.count("threads", threads)
     out = Path(out)
     parts = parts_dir(out)
     check_writable(out)  # fails early, clearly, on an unwritable place
@@ -266,7 +271,8 @@ def generate(
         complete, replace = _check_existing(plan, out, parts, force)
         if complete:
             header = storage.read_header(out)
-            return GenerationResult(out, header.n, True, {}, time.perf_counter() - t0, 0.0)
+            return GenerationResult(out, header.n, True, {}, time.perf_counter() - t0, 0.0,
+                                    [])
         done = check_parts(plan, parts) if parts.is_dir() else 0
         # the disk must hold every shard still to come: the plan's estimate (an upper
         # bound: rows x (L^2 + 16) bytes, the sampler state per shard, zip headers; see
@@ -276,8 +282,9 @@ def generate(
         require_space(parts, max(0, plan.shard_bytes(segment_spins) - held))
         new_file = replace or not out.exists()
         try:
-            pilots, mc_seconds = _work(plan, out, parts, executor, done, new_file, progress,
-                                       assemble_every, segment_spins)
+            pilots, mc_seconds, timings = _work(plan, out, parts, executor, threads, done,
+                                                new_file, progress, assemble_every,
+                                                segment_spins)
         except BaseException:
             if not _has_work(parts):  # nothing to resume: leave nothing in the way
                 shutil.rmtree(parts, ignore_errors=True)
@@ -286,15 +293,18 @@ def generate(
             raise
         shutil.rmtree(parts, ignore_errors=True)
     return GenerationResult(out, plan.samples * len(plan.temperatures), False, pilots,
-                            time.perf_counter() - t0, mc_seconds)
+                            time.perf_counter() - t0, mc_seconds, timings)
 
 
-def _work(plan: GenerationPlan, out: Path, parts: Path, executor, done: int, new_file: bool,
-          progress, assemble_every: float, segment_spins: int) -> tuple[dict, float]:
+def _work(plan: GenerationPlan, out: Path, parts: Path, executor, threads, done: int,
+          new_file: bool, progress, assemble_every: float, segment_spins: int
+          ) -> tuple[dict, float, list]:
     """Run what is left of the plan and assemble the complete file; returns the pilot
-    results and the seconds of Monte Carlo.  A ``new_file`` (none yet, or one this run
-    replaces) is first written as this plan's, unfinished and empty, so that the same
-    command resumes it whenever it stops."""
+    results, the seconds of Monte Carlo and each job's timing.  A ``new_file`` (none
+    yet, or one this run replaces) is first written as this plan's, unfinished and
+    empty, so that the same command resumes it whenever it stops."""
+    import numba
+
     from isingvae.progress import Progress
 
     parts.mkdir(exist_ok=True)
@@ -302,26 +312,30 @@ def _work(plan: GenerationPlan, out: Path, parts: Path, executor, done: int, new
                indent=1)
     nT = len(plan.temperatures)
     pilots: dict[int, dict] = {}
-    mc_seconds = 0.0
     with Progress(total=plan.samples * nT, desc=f"generate L={plan.L}", unit="configs",
                   enabled=progress is not False) as bar:
         bar.update(done)
         if new_file:
             _assemble(plan, out, parts, pilots, complete=False)
+        s = time.perf_counter()
+        threads = threads or numba.get_num_threads()
+        # jobs side by side each hold a task's memory: no more than half the machine's
+        memory = check.physical_memory() // 2
+        if memory:
+            threads = max(1, min(threads, memory // plan.task_bytes()))
+        pool = None
         if executor is None:
-            last_assembly = time.perf_counter()
-            for t in range(nT):
-                s = time.perf_counter()
-                pilots[t] = pilot_task(plan, t, parts)
-                for b in range(plan.blocks):
-                    run_task(plan, t, b, pilots[t], parts, segment_spins, on_segment=bar.update)
-                mc_seconds += time.perf_counter() - s
-                if time.perf_counter() - last_assembly > assemble_every and t < nT - 1:
-                    _assemble(plan, out, parts, pilots, complete=False)
-                    last_assembly = time.perf_counter()
-        else:
-            s = time.perf_counter()
-            _run_on(executor, plan, str(parts), segment_spins, pilots, bar)
-            mc_seconds += time.perf_counter() - s
-    _assemble(plan, out, parts, pilots, complete=True)
-    return pilots, mc_seconds
+            pool = schedule.Inline() if threads == 1 else \
+                concurrent.futures.ThreadPoolExecutor(
+                    threads, thread_name_prefix="isingvae-generate")
+        try:
+            timings = schedule.run(executor or pool, plan, str(parts), segment_spins,
+                                   pilots, bar,
+                                   lambda: _assemble(plan, out, parts, pilots, False),
+                                   assemble_every)
+        finally:
+            if isinstance(pool, concurrent.futures.Executor):
+                pool.shutdown(wait=True, cancel_futures=True)
+        mc_seconds = time.perf_counter() - s
+    _assemble(plan, out, parts, pilots, complete=True, threads=threads)
+    return pilots, mc_seconds, timings

@@ -3,13 +3,17 @@
 A :class:`GenerationPlan` fixes the lattice (``L``, ``J``, ``h``), the temperatures,
 the samples and chains per temperature, the seed and the algorithm.  From it follow:
 
-- the **tasks**: each ``(temperature index t, block b of up to 64 chains)``, the chains
-  of one machine word of the multi-spin-coded Metropolis kernel (:data:`BLOCK`);
-- the **samples per chain**: ``samples // chains``, the first ``samples % chains``
-  chains one more;
+- the **chains and tasks of a temperature**, once its pilot has measured the
+  autocorrelation time (:func:`balance`): at least ``chains``, more where a block of
+  chains would cost more than :data:`TASK_NS`; each ``(temperature index t, block b)``
+  is a task.  A Metropolis block holds up to 64 chains, the chains of one machine word
+  of the multi-spin-coded kernel (:data:`BLOCK`); a Wolff block as many as fit the
+  target.  The counts are recorded in the pilot's result and in the file;
+- the **samples per chain**: ``samples // C_t``, the first ``samples % C_t`` chains one
+  more, for the ``C_t`` chains of the temperature;
 - the **seeds** of every random stream, :meth:`GenerationPlan.seed_for`, derived from
   the plan's seed through :class:`numpy.random.SeedSequence` with spawn key
-  ``(GENERATOR_VERSION, *key)`` (pilots ``(1, t, algorithm, n)``, tasks ``(2, t, b)``),
+  ``(GENERATOR_VERSION, *key)`` (pilots ``(1, t, algorithm)``, tasks ``(2, t, b)``),
   so that no two streams coincide and none depends on where a task runs;
 - the **fingerprint**: canonical JSON of the plan and :data:`GENERATOR_VERSION`, stored
   in the file (attribute ``generation``) and in the unfinished run's ``plan.json``;
@@ -22,8 +26,8 @@ At most :data:`MAX_TEMPERATURES` temperatures: the per-temperature attributes of
 file are arrays that HDF5 keeps in object headers of at most 64 kB.
 
 >>> plan = GenerationPlan(L=8, temperatures=(2.0, 3.0), samples=10, chains=4, seed=1)
->>> plan.tasks(), plan.block_samples(0).tolist()
-([(0, 0), (1, 0)], [3, 3, 2, 2])
+>>> plan.block_samples(0, chains=4, block=64).tolist()
+[3, 3, 2, 2]
 """
 
 from __future__ import annotations
@@ -35,11 +39,23 @@ import numpy as np
 
 from isingvae import _validate as check
 from isingvae.errors import InputError
+from isingvae.mc import choice
 
-#: chains per task (one machine word of the multi-spin-coded kernel)
+#: most chains per task (one machine word of the multi-spin-coded kernel); the pilots'
+#: chains
 BLOCK = 64
-#: bumped whenever a change here or in the samplers changes the bits of a generated file
-GENERATOR_VERSION = 2
+#: bumped whenever a change here or in the samplers changes the bits of a generated file.
+#: 3: pilots extend one run instead of starting again, Wolff's cost counts its flips,
+#: chains and blocks per temperature balanced by :func:`balance`
+GENERATOR_VERSION = 3
+#: what one task should cost at most, in ns of one core at the fixed costs of
+#: :data:`isingvae.mc.choice.COST_NS_PER_SPIN` (50 ms): far below the pilot of a
+#: temperature near T_c, which every task of that temperature waits for, and far above
+#: the overhead of a task (a process or thread hand-off, a shard written)
+TASK_NS = 5e7
+#: where chains are added for balance, each still gives at least this many records, so
+#: that burn-in (20 tau) stays below 40 % of a chain's sweeps (20 tau + 2 tau x 16)
+MIN_RECORDS = 16
 #: most temperatures in one plan: each per-temperature attribute of the file is a
 #: float64 array, and HDF5 refuses attributes over 64 kB (8192 values); a round number
 #: below that
@@ -48,8 +64,9 @@ MAX_TEMPERATURES = 8000
 #: magnetization (float64), chain and sweep (int64)
 ROW_OVERHEAD = 40
 
-__all__ = ["BLOCK", "GENERATOR_VERSION", "MAX_TEMPERATURES", "GenerationPlan",
-           "describe_difference", "parse_temperatures"]
+__all__ = ["BLOCK", "GENERATOR_VERSION", "MAX_TEMPERATURES", "MIN_RECORDS", "TASK_NS",
+           "GenerationPlan", "balance", "describe_difference", "parse_temperatures",
+           "task_cost_ns"]
 
 
 @dataclass(frozen=True)
@@ -112,11 +129,17 @@ class GenerationPlan:
         """
         L2 = self.L * self.L
         rows = self.samples * len(self.temperatures)
-        return max(rows * (L2 + ROW_OVERHEAD), 4 * BLOCK * L2 + 2 * 16 * 2**20)
+        return max(rows * (L2 + ROW_OVERHEAD), self.task_bytes())
+
+    def task_bytes(self) -> int:
+        """Most bytes one task or pilot holds at once (:meth:`memory_bytes`, (b)); jobs
+        that run side by side each hold this much."""
+        return 4 * BLOCK * self.L * self.L + 2 * 16 * 2**20
 
     def shard_bytes(self, segment_spins: int) -> int:
-        """Bytes of disk the shards of a whole run take (they all exist at the end,
-        when the file is assembled from them), for shards of ``segment_spins`` spins.
+        """Bytes of disk the shards of a whole run take (they all exist at the end, when
+        the file is assembled from them), for shards of ``segment_spins`` spins, with
+        the plan's chains per temperature in blocks of 64.
 
         Per shard of ``n`` steps of ``C`` chains (``numpy.savez``, uncompressed):
         spins, energy and magnetization, ``n x C x (L^2 + 16)`` bytes; the sweep
@@ -124,42 +147,51 @@ class GenerationPlan:
         keeps 64 chains in one uint64 word per site, Wolff one int8 per spin and
         chain) plus ``256 L`` of random-number state; and about 4 kB of zip and
         ``.npy`` headers.  Plus 1 kB per temperature for pilot results and the plan.
+        Where the pilots add chains or cut Wolff's into smaller blocks
+        (:func:`balance`), the rows, which are most of it, stay the same and only the
+        sampler states add up: an estimate, not a bound (a disk that fills up while a
+        shard is written is a one-line error too, and the run resumes).
         """
         L2 = self.L * self.L
-        per_temperature = 1024
-        for b in range(self.blocks):
-            per_chain = self.block_samples(b)
-            chains, steps = len(per_chain), int(per_chain.max())
-            seg = max(1, segment_spins // (chains * L2))
+        total = 1024
+        for b in range(-(-self.chains // BLOCK)):
+            per_chain = self.block_samples(b, self.chains, BLOCK)
+            n, steps = len(per_chain), int(per_chain.max())
+            seg = max(1, segment_spins // (n * L2))
             shards = -(-steps // seg)
-            per_temperature += (steps * chains * (L2 + 16) + 8 * steps
-                                + shards * (max(8, chains) * L2 + 256 * self.L + 4096))
-        return per_temperature * len(self.temperatures)
+            total += (steps * n * (L2 + 16) + 8 * steps
+                      + shards * (max(8, n) * L2 + 256 * self.L + 4096))
+        return total * len(self.temperatures)
 
     # derived quantities -------------------------------------------------------------
 
-    @property
-    def blocks(self) -> int:
-        """Tasks (blocks of up to 64 chains) per temperature."""
-        return -(-self.chains // BLOCK)
+    def max_chains(self) -> int:
+        """The most chains :func:`balance` may give a temperature."""
+        wanted = -(-self.samples // MIN_RECORDS)
+        return min(self.samples, max(self.chains, BLOCK * -(-wanted // BLOCK)))
 
-    def block_chains(self, block: int) -> range:
-        """Chain indices (within a temperature) of a block."""
-        return range(block * BLOCK, min(self.chains, (block + 1) * BLOCK))
+    @staticmethod
+    def block_chains(block_index: int, chains: int, block: int) -> range:
+        """Chain indices (within a temperature of ``chains`` chains in blocks of
+        ``block``) of block ``block_index``."""
+        return range(block_index * block, min(chains, (block_index + 1) * block))
 
-    def block_samples(self, block: int) -> np.ndarray:
+    def block_samples(self, block_index: int, chains: int, block: int) -> np.ndarray:
         """Samples each chain of a block contributes, in chain order."""
-        chains = self.block_chains(block)
-        return self.samples_of_chain(np.arange(chains.start, chains.stop))
+        c = self.block_chains(block_index, chains, block)
+        return self.samples_of_chain(np.arange(c.start, c.stop), chains)
 
-    def samples_of_chain(self, c: np.ndarray | int):
-        """Samples chain ``c`` contributes: the first ``samples % chains`` give one more."""
-        q, r = divmod(self.samples, self.chains)
+    def samples_of_chain(self, c: np.ndarray | int, chains: int):
+        """Samples chain ``c`` of ``chains`` contributes: the first ``samples % chains``
+        give one more."""
+        q, r = divmod(self.samples, chains)
         return q + (np.asarray(c) < r)
 
     def chain_id(self, t: int, c) -> np.ndarray:
-        """File-wide chain id of chain ``c`` at temperature index ``t``."""
-        return t * self.chains + np.asarray(c, dtype=np.int64)
+        """File-wide chain id of chain ``c`` at temperature index ``t``: ``t * samples +
+        c`` (a temperature has at most ``samples`` chains; ids do not depend on the
+        other temperatures' chain counts)."""
+        return t * self.samples + np.asarray(c, dtype=np.int64)
 
     def seed_for(self, *key: int) -> int:
         """A 63-bit seed for a sub-stream, derived from the plan's seed and ``key``."""
@@ -173,9 +205,56 @@ class GenerationPlan:
         d["generator_version"] = GENERATOR_VERSION
         return json.dumps(d, sort_keys=True)
 
-    def tasks(self) -> list[tuple[int, int]]:
-        """Every ``(temperature index, block)``, in the order of the file's rows."""
-        return [(t, b) for t in range(len(self.temperatures)) for b in range(self.blocks)]
+
+def task_cost_ns(plan: GenerationPlan, algorithm: str, burn_in: int, thin: int,
+                 work: float, records: int, chains: int) -> float:
+    """The fixed-cost estimate (ns of one core) of a task: ``chains`` chains of
+    ``algorithm`` burnt in ``burn_in`` sweeps, then ``records`` records ``thin`` sweeps
+    apart.  A Metropolis word costs as much for 1 chain as for 64; a Wolff sweep costs
+    ``work`` flipped spins per spin (:func:`isingvae.mc.choice.sweep_work`) per chain."""
+    units = BLOCK if algorithm == "metropolis" else chains * work
+    sweeps = burn_in + thin * records
+    return sweeps * plan.L * plan.L * units * choice.COST_NS_PER_SPIN[algorithm]
+
+
+def balance(plan: GenerationPlan, algorithm: str, burn_in: int, thin: int,
+            work: float = 1.0) -> tuple[int, int]:
+    """Chains of a temperature and chains per task, from its pilot's result.
+
+    Metropolis: blocks of up to 64 chains (:data:`BLOCK`, one machine word: 64 chains
+    cost what 1 does).  Where a block of the plan's chains would cost more than
+    :data:`TASK_NS` (:func:`task_cost_ns`), chains are added in whole words until a
+    block costs no more, or until a chain would give fewer than :data:`MIN_RECORDS`
+    records: more independent chains where tau is long, each burnt in and then
+    thinned over fewer records.  Wolff: chains cost in proportion, so the plan's chains
+    are kept and cut into blocks small enough for the target (at least one chain).
+
+    >>> plan = GenerationPlan(L=32, temperatures=(2.27,), samples=4096, chains=64, seed=0)
+    >>> balance(plan, "metropolis", burn_in=72, thin=8)   # far from T_c: as planned
+    (64, 64)
+    >>> balance(plan, "metropolis", burn_in=4079, thin=408)   # at T_c: 4 words
+    (256, 64)
+    >>> balance(plan, "wolff", burn_in=32, thin=4, work=2.3)   # Wolff: small blocks
+    (64, 4)
+    """
+    n, chains = plan.samples, plan.chains
+
+    def block_cost(c, size):
+        records = -(-n // c)
+        return task_cost_ns(plan, algorithm, burn_in, thin, work, records, min(size, c))
+
+    if algorithm == "wolff":
+        size = min(BLOCK, chains)
+        while size > 1 and block_cost(chains, size) > TASK_NS:
+            size -= 1
+        return chains, size
+    limit = plan.max_chains()
+    while block_cost(chains, BLOCK) > TASK_NS and chains < limit:
+        nxt = min(limit, BLOCK * (chains // BLOCK + 1))
+        if -(-n // nxt) < MIN_RECORDS:
+            break
+        chains = nxt
+    return chains, BLOCK
 
 
 def parse_temperatures(text: str | None = None, t_min=None, t_max=None, t_count=None):

@@ -6,19 +6,22 @@ and above :math:`T_c` they start from independent random spins
 (:func:`make_task_sampler`).
 
 **Pilot, per temperature** (:func:`pilot`).  64 chains from the start state, seeded
-``plan.seed_for(1, t, algorithm, n)`` for a run of ``n`` sweeps, measure the integrated
+``plan.seed_for(1, t, algorithm)``, measure the integrated
 autocorrelation times of the energy and of :math:`|m|` by the package's one rule,
 :func:`isingvae.mc.equilibration.measure_tau` (window of at least 50 :math:`\tau`,
 Sokal), which also gives the burn-in :math:`\lceil 20\tau \rceil` and the thinning
 :math:`\max(1, \lceil 2\tau \rceil)`.  With ``algorithm="auto"`` the choice between
 Metropolis and Wolff is :func:`isingvae.mc.choice.choose`, by fixed costs per spin, so
-that neither the choice nor the bits depend on the load of the machine.  The result is
-cached as ``pilot-tTTTT.json`` in the run's parts directory.
+that neither the choice nor the bits depend on the load of the machine.  From the
+result follow the temperature's chains and blocks
+(:func:`isingvae.generation.plan.balance`).  It is cached as ``pilot-tTTTT.json`` in the
+run's parts directory.
 
 **Task** ``(t, b)`` (:func:`run_task`).  The chains of block ``b`` at temperature index
-``t``, seeded ``plan.seed_for(2, t, b)``, run through the chain driver
+``t`` (:func:`layout`), seeded ``plan.seed_for(2, t, b)``, run through the chain driver
 (:func:`isingvae.mc.chains.run_chains`): burn-in, then one record of every chain every
-``thin`` sweeps, chain ``c`` contributing ``plan.samples_of_chain(c)`` records.  The run
+``thin`` sweeps, chain ``c`` of the temperature's ``C_t`` contributing
+``plan.samples_of_chain(c, C_t)`` records.  The run
 is cut into segments; after each, its records and the sampler's full state go to a
 shard ``task-tTTTT-bBBBB-sKKKKKK.npz``, written atomically (:mod:`isingvae._atomic`), so
 a killed task resumes after its last shard with exactly the random numbers it would
@@ -27,7 +30,8 @@ any process that sees the parts directory.
 
 **Damaged resume state.**  Nothing read back from the parts directory is trusted
 unchecked: a pilot result must be a JSON object with the fields :func:`pilot` writes
-(and the plan's algorithm), a shard must open, every array in it must pass its
+(and the plan's algorithm, and the chains and blocks :func:`~isingvae.generation.plan.balance`
+gives for it), a shard must open, every array in it must pass its
 checksum and have the shape of its task and steps, and the shards of a task must
 follow each other step by step.  What fails is discarded together with everything of
 its task after it (a damaged pilot takes its temperature's shards with it) and
@@ -41,6 +45,7 @@ import itertools
 import json
 import numbers
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,19 +54,22 @@ import numpy as np
 from isingvae import exact
 from isingvae._atomic import atomic_file, write_json
 from isingvae.errors import InputError
-from isingvae.generation.plan import BLOCK, GenerationPlan
+from isingvae.generation.plan import BLOCK, GenerationPlan, balance, task_cost_ns
 from isingvae.mc.chains import run_chains
-from isingvae.mc.choice import choose, cost
+from isingvae.mc.choice import choose, sweep_work
 from isingvae.mc.equilibration import Pilot, burn_in_sweeps, measure_tau, thinning_sweeps
 from isingvae.mc.rules import Metropolis, Wolff
 
 #: configurations per shard are bounded by this many spins (about 16 MB of int8)
 SEGMENT_SPINS = 16 * 2**20
+#: the block index in a shard's name
+_BLOCK_OF = re.compile(r"task-t\d+-b(\d+)-s")
 #: third element of a pilot's seed key
 _PILOT_TAG = {"metropolis": 0, "wolff": 1}
 
-__all__ = ["SEGMENT_SPINS", "check_parts", "count_rows", "make_task_sampler", "pilot",
-           "pilot_task", "run_task", "task_rows", "valid_shards"]
+__all__ = ["SEGMENT_SPINS", "blocks", "check_parts", "count_rows", "estimated_cost",
+           "layout", "make_task_sampler", "pilot", "pilot_task", "run_task", "task_rows",
+           "valid_shards"]
 
 
 def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: int, seed: int):
@@ -77,38 +85,71 @@ def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: in
     return sim
 
 
-def _measure(plan: GenerationPlan, algorithm: str, t: int) -> Pilot:
-    T, tag = plan.temperatures[t], _PILOT_TAG[algorithm]
-    return measure_tau(lambda n: make_task_sampler(plan, algorithm, T, BLOCK,
-                                                   plan.seed_for(1, t, tag, n)))
+def _measure(plan: GenerationPlan, algorithm: str, t: int) -> tuple[Pilot, np.ndarray]:
+    sim = make_task_sampler(plan, algorithm, plan.temperatures[t], BLOCK,
+                            plan.seed_for(1, t, _PILOT_TAG[algorithm]))
+    return measure_tau(sim), sweep_work(sim)
 
 
 def pilot(plan: GenerationPlan, t: int) -> dict:
     """Measure autocorrelation times at temperature index ``t``; choose burn-in, thinning
-    (and, for ``auto``, the algorithm).
+    (and, for ``auto``, the algorithm), then the chains and blocks.
 
     Deterministic for a plan.  Returns a JSON-ready dict: ``algorithm``, ``tau_energy``,
-    ``tau_abs_m``, ``pilot_sweeps``, ``converged``, ``burn_in``, ``thin`` and
-    ``candidates`` (cost per independent sample, ns per spin, of each algorithm piloted).
+    ``tau_abs_m``, ``pilot_sweeps``, ``converged``, ``burn_in``, ``thin``, ``work`` (spins
+    a sweep flips per spin, :func:`isingvae.mc.choice.sweep_work`), ``chains`` and
+    ``block`` (:func:`isingvae.generation.plan.balance`) and ``candidates`` (cost per
+    independent sample, ns per spin, of each algorithm piloted).
     """
+    measured = {}
+
+    def measure(algorithm):
+        measured[algorithm] = _measure(plan, algorithm, t)
+        return measured[algorithm]
+
     if plan.algorithm == "auto":
-        picks, pilots = choose(lambda a: _measure(plan, a, t), wolff_allowed=plan.h == 0)
+        picks, _, costs = choose(measure, wolff_allowed=plan.h == 0)
         algorithm = picks[0]
     else:
         algorithm = plan.algorithm
-        pilots = {algorithm: _measure(plan, algorithm, t)}
-    best = pilots[algorithm]
+        measure(algorithm)
+        costs = None
+    best, work = measured[algorithm]
     tau = float(best.tau[0])
+    burn_in, thin, work = burn_in_sweeps(tau), thinning_sweeps(tau), float(work[0])
+    chains, block = balance(plan, algorithm, burn_in, thin, work)
     return {
         "algorithm": algorithm,
         "tau_energy": float(best.tau_energy[0]),
         "tau_abs_m": float(best.tau_abs_magnetization[0]),
         "pilot_sweeps": best.sweeps,
         "converged": best.converged,
-        "burn_in": burn_in_sweeps(tau),
-        "thin": thinning_sweeps(tau),
-        "candidates": {a: cost(a, float(p.tau[0])) for a, p in pilots.items()},
+        "burn_in": burn_in,
+        "thin": thin,
+        "work": work,
+        "chains": chains,
+        "block": block,
+        "candidates": {a: c[0] for a, c in costs.items()} if costs else {},
     }
+
+
+def layout(info: dict) -> tuple[int, int]:
+    """``(chains, chains per block)`` of a temperature, from its pilot result."""
+    return info["chains"], info["block"]
+
+
+def blocks(info: dict) -> int:
+    """Tasks (blocks of chains) of a temperature, from its pilot result."""
+    chains, block = layout(info)
+    return -(-chains // block)
+
+
+def estimated_cost(plan: GenerationPlan, info: dict, b: int) -> float:
+    """The fixed-cost estimate (ns) of task ``(t, b)`` of a temperature whose pilot
+    result is ``info``: what the scheduler orders tasks by (longest first)."""
+    per_chain = plan.block_samples(b, *layout(info))
+    return task_cost_ns(plan, info["algorithm"], info["burn_in"], info["thin"],
+                        info["work"], int(per_chain.max()), len(per_chain))
 
 
 def _pilot_path(parts, t: int) -> Path:
@@ -136,7 +177,8 @@ def _read_pilot(plan: GenerationPlan, t: int, parts) -> dict | None:
 def _pilot_ok(plan: GenerationPlan, info) -> bool:
     """Whether ``info`` has every field :func:`pilot` writes, with values that can be
     its: the plan's algorithm (or either, for ``auto``), integer burn-in >= 0 and
-    thinning >= 1, numbers for the measured times."""
+    thinning >= 1, numbers for the measured times and the work of a sweep, and the
+    chains and blocks :func:`~isingvae.generation.plan.balance` gives for them."""
     def integer(key, lo):
         v = info.get(key)
         return isinstance(v, int) and not isinstance(v, bool) and v >= lo
@@ -145,11 +187,15 @@ def _pilot_ok(plan: GenerationPlan, info) -> bool:
         v = info.get(key)
         return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
-    return (isinstance(info, dict) and info.get("algorithm") in _PILOT_TAG
-            and plan.algorithm in ("auto", info["algorithm"])
-            and (plan.h == 0 or info["algorithm"] == "metropolis")
-            and integer("burn_in", 0) and integer("thin", 1) and integer("pilot_sweeps", 1)
-            and number("tau_energy") and number("tau_abs_m"))
+    ok = (isinstance(info, dict) and info.get("algorithm") in _PILOT_TAG
+          and plan.algorithm in ("auto", info["algorithm"])
+          and (plan.h == 0 or info["algorithm"] == "metropolis")
+          and integer("burn_in", 0) and integer("thin", 1) and integer("pilot_sweeps", 1)
+          and number("tau_energy") and number("tau_abs_m") and number("work")
+          and info["work"] > 0 and integer("chains", 1) and integer("block", 1))
+    # the chains and blocks must be the ones the rule gives for this result
+    return ok and (info["chains"], info["block"]) == balance(
+        plan, info["algorithm"], info["burn_in"], info["thin"], info["work"])
 
 
 def pilot_task(plan: GenerationPlan, t: int, parts: str | os.PathLike) -> dict:
@@ -220,13 +266,14 @@ def _load_shards(parts: Path, t: int, b: int) -> list[Path]:
     return keep
 
 
-def valid_shards(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike
-                 ) -> tuple[list[Path], int]:
-    """The shards of task ``(t, b)`` that can be resumed from, and the sampling steps
-    they cover.  The first damaged or out-of-place shard is deleted with every shard of
-    the task after it (module docstring)."""
+def valid_shards(plan: GenerationPlan, t: int, b: int, info: dict,
+                 parts: str | os.PathLike) -> tuple[list[Path], int]:
+    """The shards of task ``(t, b)`` (``info``: its temperature's pilot result) that can
+    be resumed from, and the sampling steps they cover.  The first damaged or
+    out-of-place shard is deleted with every shard of the task after it (module
+    docstring)."""
     parts = Path(parts)
-    per_chain = plan.block_samples(b)
+    per_chain = plan.block_samples(b, *layout(info))
     steps = int(per_chain.max())
     keep, step = [], 0
     for p in _load_shards(parts, t, b):
@@ -246,15 +293,20 @@ def check_parts(plan: GenerationPlan, parts: str | os.PathLike) -> int:
     returns the rows the remaining shards hold."""
     rows = 0
     for t in range(len(plan.temperatures)):
-        _read_pilot(plan, t, parts)
-        for b in range(plan.blocks):
-            rows += _rows_before(plan, b, valid_shards(plan, t, b, parts)[1])
+        info = _read_pilot(plan, t, parts)  # a damaged one takes its shards with it
+        n = blocks(info) if info is not None else 0
+        for b in range(n):
+            rows += _rows_before(plan, b, info, valid_shards(plan, t, b, info, parts)[1])
+        for shard in Path(parts).glob(f"task-t{t:04d}-b*-s*.npz"):
+            # shards without a pilot result, or of blocks its layout does not have
+            if int(_BLOCK_OF.match(shard.name).group(1)) >= n:
+                shard.unlink(missing_ok=True)
     return rows
 
 
-def _rows_before(plan: GenerationPlan, b: int, step: int) -> int:
+def _rows_before(plan: GenerationPlan, b: int, info: dict, step: int) -> int:
     """Rows block ``b`` has written once its chains have made ``step`` sampling steps."""
-    return int(np.sum(np.minimum(plan.block_samples(b), step)))
+    return int(np.sum(np.minimum(plan.block_samples(b, *layout(info)), step)))
 
 
 def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.PathLike,
@@ -269,11 +321,11 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
     called with the rows of every shard written.
     """
     parts = Path(parts)
-    per_chain = plan.block_samples(b)
+    per_chain = plan.block_samples(b, *layout(info))
     n_chains = len(per_chain)
     steps = int(per_chain.max())  # sampling steps of the block
     seg = _segment_length(plan, n_chains, segment_spins)
-    done, _ = valid_shards(plan, t, b, parts)
+    done, _ = valid_shards(plan, t, b, info, parts)
     sim = make_task_sampler(plan, info["algorithm"], plan.temperatures[t], n_chains,
                             plan.seed_for(2, t, b))
     start, burn_in = 0, info["burn_in"]
@@ -303,14 +355,16 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
     return rows
 
 
-def task_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike):
-    """Rows of task (t, b) from its shards, in canonical order (step, then chain).
+def task_rows(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.PathLike):
+    """Rows of task (t, b) from its shards, in canonical order (step, then chain);
+    ``info`` is its temperature's pilot result.
 
     A shard that cannot be read (damaged since the run checked it) raises a one-line
     :class:`~isingvae.errors.InputError`; the next run discards and recomputes it.
     """
-    chains = np.arange(plan.block_chains(b).start, plan.block_chains(b).stop)
-    per_chain = plan.block_samples(b)
+    span = plan.block_chains(b, *layout(info))
+    chains = np.arange(span.start, span.stop)
+    per_chain = plan.block_samples(b, *layout(info))
     for p in _load_shards(Path(parts), t, b):
         try:
             with open(p, "rb") as fh, np.load(fh) as s:
@@ -331,6 +385,7 @@ def task_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike):
         yield rows
 
 
-def count_rows(plan: GenerationPlan, t: int, b: int, parts: str | os.PathLike) -> int:
+def count_rows(plan: GenerationPlan, t: int, b: int, info: dict,
+               parts: str | os.PathLike) -> int:
     """Rows task (t, b) has already written to its (whole) shards."""
-    return _rows_before(plan, b, valid_shards(plan, t, b, parts)[1])
+    return _rows_before(plan, b, info, valid_shards(plan, t, b, info, parts)[1])
