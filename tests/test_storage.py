@@ -43,6 +43,32 @@ def test_round_trip_and_schema(tmp_path, compression):
         assert f["spins"].compression == compression
 
 
+@pytest.mark.parametrize(("n", "L"), [(1000, 8), (514, 16), (256, 4), (6, 4)])
+def test_threaded_compression_writes_the_same_file(tmp_path, n, L):
+    # chunks compressed by threads and written directly: the same bytes as HDF5's own
+    # shuffle + deflate, partial last chunk included
+    cols = _columns(n=n, L=L, seed=n)
+    files = []
+    for threads in (1, 3):
+        files.append(tmp_path / f"t{threads}.h5")
+        storage.write_ising_file(files[-1], L=L, J=1.0, h=0.0, seed=7,
+                                 algorithm="metropolis", threads=threads, **cols)
+    assert files[0].read_bytes() == files[1].read_bytes()
+    with storage.open_ising_file(files[1]) as f:
+        np.testing.assert_array_equal(f["spins"][...], cols["spins"])
+        assert f["spins"].compression == "gzip" and f["spins"].shuffle
+    # a spin that is not +-1, anywhere, is refused by either path; nothing is written
+    for bad in (0, 3, -2, 127):
+        spins = cols["spins"].copy()
+        spins[-1, 0, -1] = bad
+        for threads in (1, 3):
+            with pytest.raises(ValueError, match="must all be"):
+                storage.write_ising_file(tmp_path / "bad.h5", L=L, J=1.0, h=0.0, seed=7,
+                                         algorithm="metropolis", threads=threads,
+                                         **{**cols, "spins": spins})
+            assert not (tmp_path / "bad.h5").exists()
+
+
 def test_attrs_encoding(tmp_path):
     path = _write(tmp_path / "d.h5")
     with h5py.File(path) as f:
