@@ -11,7 +11,15 @@ import pytest
 
 from isingvae import exact
 from isingvae.errors import InputError
-from isingvae.generation import GenerationPlan, driver, generate, open_executor, schedule, tasks
+from isingvae.generation import (
+    GenerationPlan,
+    cancel,
+    driver,
+    generate,
+    open_executor,
+    schedule,
+    tasks,
+)
 from isingvae.generation import plan as plan_module
 from isingvae.generation.plan import BLOCK, MIN_RECORDS, TASK_NS, balance, task_cost_ns
 
@@ -282,3 +290,54 @@ def test_an_unfinished_file_of_version_2_is_other_settings(tmp_path, monkeypatch
     with h5py.File(out) as f:
         assert f.attrs["complete"] and json.loads(f.attrs["generation"])[
             "generator_version"] == 3
+
+
+# --- a failure does not wait for long jobs -------------------------------------------
+
+
+def test_a_failed_job_ends_the_jobs_running_beside_it(tmp_path, monkeypatch):
+    # two threads: the pilot near T_c at L = 64 takes seconds; the other temperature's
+    # pilot is quick, and its task fails at once.  The long pilot is ended early (no
+    # result written) instead of being waited for; the quick pilot's result stays.
+    from isingvae.generation import schedule as sched
+
+    def failing_task(*args, **kwargs):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(sched, "run_task", failing_task)
+    plan = GenerationPlan(L=64, temperatures=(3.5, 2.269), samples=64, chains=64, seed=1,
+                          algorithm="metropolis")
+    out = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError, match="worker lost"):
+        generate(plan, out, progress=False, threads=2)
+    parts = tmp_path / "x.h5.parts"
+    assert (parts / "pilot-t0000.json").exists()
+    assert not (parts / "pilot-t0001.json").exists()
+
+
+def test_cancelled_jobs_stop_at_their_next_look(tmp_path):
+    # outside a cancellable block nothing stops; inside, a set event stops a pilot and a
+    # task before they finish, and a task keeps the shards it wrote
+    import threading
+
+    plan = GenerationPlan(L=8, temperatures=(2.4,), samples=4000, chains=64, seed=3,
+                          algorithm="metropolis")
+    info = tasks.pilot(plan, 0)
+    event = threading.Event()
+    event.set()
+    with cancel.cancellable(event), pytest.raises(cancel.Cancelled):
+        tasks.pilot(plan, 0)
+    calls = []
+
+    def stop_after_one(rows):
+        calls.append(rows)
+        event.set()
+
+    event.clear()
+    with cancel.cancellable(event), pytest.raises(cancel.Cancelled):
+        tasks.run_task(plan, 0, 0, info, tmp_path, segment_spins=8 * 8 * 64 * 4,
+                       on_segment=stop_after_one)
+    assert len(calls) == 1 and len(list(tmp_path.glob("task-*.npz"))) == 1
+    # resumed outside the block, it ends with every row
+    assert tasks.run_task(plan, 0, 0, info, tmp_path, segment_spins=8 * 8 * 64 * 4) > 0
+    assert tasks.count_rows(plan, 0, 0, info, tmp_path) == plan.samples

@@ -30,7 +30,9 @@
    (:mod:`isingvae.generation.schedule`), and a temperature's tasks go out with its
    pilot's result as a plain argument, so no executor has to resolve futures passed as
    arguments.  Pilots and tasks are pure functions of the plan, so the file is
-   bit-identical whatever runs them.
+   bit-identical whatever runs them.  When a job fails or the run is interrupted, jobs
+   running in this process are ended at their next look at the run's cancel event
+   (:mod:`isingvae.generation.cancel`), keeping the shards they wrote.
 4. **Assemble.**  Shards are gathered, in a fixed order (temperature, block, step,
    chain), into the output file, built in memory and written atomically
    (:mod:`isingvae.storage.writer`; a full disk is a one-line error and the shards
@@ -53,6 +55,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,7 +335,8 @@ def _work(plan: GenerationPlan, out: Path, parts: Path, executor, threads, done:
             timings = schedule.run(executor or pool, plan, str(parts), segment_spins,
                                    pilots, bar,
                                    lambda: _assemble(plan, out, parts, pilots, False),
-                                   assemble_every)
+                                   assemble_every,
+                                   stop=None if pool is None else threading.Event())
         finally:
             if isinstance(pool, concurrent.futures.Executor):
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -31,9 +31,11 @@ from __future__ import annotations
 import concurrent.futures
 import heapq
 import queue
+import threading
 import time
 
 from isingvae import exact
+from isingvae.generation.cancel import cancellable
 from isingvae.generation.plan import GenerationPlan
 from isingvae.generation.tasks import blocks, estimated_cost, pilot_task, run_task
 
@@ -91,19 +93,21 @@ def critical_path(jobs: list[dict]) -> float:
     return max((pilots.get(t, 0.0) + longest.get(t, 0.0) for t in keys), default=0.0)
 
 
-def _timed(fn, *args):
+def _timed(fn, *args, stop=None):
     """``fn(*args)`` on one thread, and the seconds it took where it ran (a worker's
     clock).  Every job has one thread of its executor (the executor's capacity counts
     threads), so its kernels run serially; numba's thread count is per calling thread,
-    and is put back afterwards."""
+    and is put back afterwards.  ``stop``, for jobs in this process: the event that
+    ends them early (:func:`isingvae.generation.cancel.cancellable`)."""
     import numba
 
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        start = time.perf_counter()
-        out = fn(*args)
-        return out, time.perf_counter() - start
+        with cancellable(stop):
+            start = time.perf_counter()
+            out = fn(*args)
+            return out, time.perf_counter() - start
     finally:
         numba.set_num_threads(threads)
 
@@ -113,10 +117,10 @@ class Inline:
 
     _max_workers = 1
 
-    def submit(self, fn, *args):
+    def submit(self, fn, *args, **kwargs):
         future = concurrent.futures.Future()
         try:
-            future.set_result(fn(*args))
+            future.set_result(fn(*args, **kwargs))
         except BaseException as exc:  # handed to the caller through the future
             future.set_exception(exc)
         return future
@@ -134,7 +138,8 @@ def _capacity(executor) -> int | None:
 
 
 def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: dict,
-        bar, assemble=None, assemble_every: float = 30.0) -> list[dict]:
+        bar, assemble=None, assemble_every: float = 30.0,
+        stop: threading.Event | None = None) -> list[dict]:
     """Every pilot and task of ``plan`` on ``executor``, longest first; returns what each
     job was and how long it took.
 
@@ -145,12 +150,17 @@ def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: 
     out the task of highest estimated cost
     (:func:`isingvae.generation.tasks.estimated_cost`).  Where a job runs, or when, does
     not change the bits: every job is a pure function of the plan.
+
+    When a job fails or the run is interrupted, the jobs not yet started are cancelled
+    and, for an executor in this process (``stop`` given), ``stop`` is set, which ends
+    the running ones at their next look at it; the first error is raised.
     """
     tc = exact.critical_temperature(plan.J)
     ready = []  # heap of (priority, sequence, kind, t, b)
     for t, T in enumerate(plan.temperatures):
         heapq.heappush(ready, (priority("pilot", distance=abs(T - tc)), t, "pilot", t, -1))
     capacity = _capacity(executor) or 1 << 30
+    extra = {} if stop is None else {"stop": stop}
     done_queue: queue.Queue = queue.Queue()
     running, timings, seq = {}, [], len(plan.temperatures)
     last_assembly = time.perf_counter()
@@ -160,7 +170,7 @@ def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: 
                 _, _, kind, t, b = heapq.heappop(ready)
                 args = (pilot_task, plan, t, parts) if kind == "pilot" else \
                     (run_task, plan, t, b, pilots[t], parts, segment_spins)
-                future = executor.submit(_timed, *args)
+                future = executor.submit(_timed, *args, **extra)
                 running[future] = (kind, t, b)
                 future.add_done_callback(done_queue.put)
             try:
@@ -186,6 +196,8 @@ def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: 
                 assemble()
                 last_assembly = time.perf_counter()
     except BaseException:
+        if stop is not None:
+            stop.set()
         for future in running:
             future.cancel()
         raise

@@ -54,6 +54,7 @@ import numpy as np
 from isingvae import exact
 from isingvae._atomic import atomic_file, write_json
 from isingvae.errors import InputError
+from isingvae.generation.cancel import Checker, checked, sweep
 from isingvae.generation.plan import BLOCK, GenerationPlan, balance, task_cost_ns
 from isingvae.mc.chains import run_chains
 from isingvae.mc.choice import choose, sweep_work
@@ -67,9 +68,8 @@ _BLOCK_OF = re.compile(r"task-t\d+-b(\d+)-s")
 #: third element of a pilot's seed key
 _PILOT_TAG = {"metropolis": 0, "wolff": 1}
 
-__all__ = ["SEGMENT_SPINS", "blocks", "check_parts", "count_rows", "estimated_cost",
-           "layout", "make_task_sampler", "pilot", "pilot_task", "run_task", "task_rows",
-           "valid_shards"]
+__all__ = ["SEGMENT_SPINS", "blocks", "check_parts", "count_rows", "estimated_cost", "layout",
+           "make_task_sampler", "pilot", "pilot_task", "run_task", "task_rows", "valid_shards"]
 
 
 def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: int, seed: int):
@@ -88,7 +88,7 @@ def make_task_sampler(plan: GenerationPlan, algorithm: str, T: float, chains: in
 def _measure(plan: GenerationPlan, algorithm: str, t: int) -> tuple[Pilot, np.ndarray]:
     sim = make_task_sampler(plan, algorithm, plan.temperatures[t], BLOCK,
                             plan.seed_for(1, t, _PILOT_TAG[algorithm]))
-    return measure_tau(sim), sweep_work(sim)
+    return measure_tau(sim, progress=Checker()), sweep_work(sim)
 
 
 def pilot(plan: GenerationPlan, t: int) -> dict:
@@ -334,7 +334,8 @@ def run_task(plan: GenerationPlan, t: int, b: int, info: dict, parts: str | os.P
             sim.set_state({k[6:]: last[k] for k in last.files if k.startswith("state_")})
             start = int(last["next_step"])
         burn_in = 0
-    records = run_chains(sim, steps - start, info["thin"], burn_in=burn_in)
+    sweep(sim, burn_in)
+    records = checked(run_chains(sim, steps - start, info["thin"]))
     rows, k = 0, len(done)
     while start < steps:
         stop = min(steps, start + seg)

@@ -86,6 +86,8 @@ PILOT_MAX_SWEEPS = 1 << 17
 PILOT_POINTS = 1024
 #: floor of tau, in sweeps: below it, consecutive sweeps are as good as independent
 TAU_FLOOR = 0.5
+#: the unmeasured sweeps of a pilot round are made in pieces of at most this many
+_SWEEP_PIECE = 4096
 
 __all__ = [
     "BURN_IN_TAUS",
@@ -167,10 +169,12 @@ def measure_tau(sampler, *, min_sweeps: int | None = None, max_sweeps: int | Non
         # the run's first half (everything swept in earlier rounds, and more on the
         # first) is discarded; the second half is measured, all of it new data.  A
         # sampler's result does not depend on how its sweeps are split between calls
-        if half * stride > done:
-            sampler.sweep(half * stride - done)
+        while half * stride > done:  # in pieces, so that progress hears of them
+            k = min(half * stride - done, _SWEEP_PIECE)
+            sampler.sweep(k)
+            done += k
             if progress is not None:
-                progress.update(half * stride - done)
+                progress.update(k)
         e, m = measure_series(sampler, points - half, stride=stride, progress=progress)
         done = max(done, half * stride) + (points - half) * stride
         nT = e.shape[1]
