@@ -89,3 +89,21 @@ def fill(directory: Path, leave: int) -> None:
     if free > leave:
         with open(directory / "ballast", "wb") as f:
             f.write(b"\0" * (free - leave))
+
+
+@contextlib.contextmanager
+def killed_before_final_assembly(monkeypatch):
+    """Inside the block, ``generate`` is interrupted (``KeyboardInterrupt``) just before
+    it assembles the complete file: what a kill leaves once all the work is done."""
+    from isingvae.generation import driver
+
+    real = driver._assemble
+
+    def assemble(plan, out, parts, pilots, complete, **kw):
+        if complete:
+            raise KeyboardInterrupt
+        return real(plan, out, parts, pilots, complete, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(driver, "_assemble", assemble)
+        yield

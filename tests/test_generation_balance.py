@@ -8,13 +8,13 @@ from concurrent.futures import Future
 import h5py
 import numpy as np
 import pytest
+from _safety_helpers import killed_before_final_assembly
 
 from isingvae import exact
 from isingvae.errors import InputError
 from isingvae.generation import (
     GenerationPlan,
     cancel,
-    driver,
     generate,
     open_executor,
     schedule,
@@ -241,17 +241,8 @@ def test_simulation_is_bounded_by_work_and_critical_path(seed):
 def _unfinished(tmp_path, monkeypatch, plan):
     """A run killed just before its final assembly, with rows in its partial file."""
     out = tmp_path / "x.h5"
-    real = driver._assemble
-
-    def stop(plan_, out_, parts, pilots, complete, **kw):
-        if complete:
-            raise KeyboardInterrupt
-        return real(plan_, out_, parts, pilots, complete, **kw)
-
-    with monkeypatch.context() as m:
-        m.setattr(driver, "_assemble", stop)
-        with pytest.raises(KeyboardInterrupt):
-            generate(plan, out, progress=False, assemble_every=0.0, threads=1)
+    with killed_before_final_assembly(monkeypatch), pytest.raises(KeyboardInterrupt):
+        generate(plan, out, progress=False, assemble_every=0.0, threads=1)
     return out, tmp_path / "x.h5.parts"
 
 

@@ -23,7 +23,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from _safety_helpers import assert_refused, cli, snapshot, unchanged
+from _safety_helpers import (
+    assert_refused,
+    cli,
+    killed_before_final_assembly,
+    snapshot,
+    unchanged,
+)
 
 from isingvae import storage
 from isingvae.errors import InputError
@@ -87,10 +93,8 @@ def test_generate_refuses_a_second_writer_naming_the_holder(tmp_path, capsys):
 def test_generate_second_writer_leaves_an_unfinished_run_alone(tmp_path, capsys,
                                                                monkeypatch):
     out = tmp_path / "x.h5"
-    monkeypatch.setattr(driver, "_assemble", _fail_at_completion(driver._assemble))
-    with pytest.raises(KeyboardInterrupt):
+    with killed_before_final_assembly(monkeypatch), pytest.raises(KeyboardInterrupt):
         generate(GenerationPlan(**SMALL), out, progress=False)
-    monkeypatch.undo()
     before = snapshot(tmp_path)
     with _held_by_another_process(out):
         res = cli([*SMALL_ARGS, "--out", out], capsys)
@@ -99,14 +103,6 @@ def test_generate_second_writer_leaves_an_unfinished_run_alone(tmp_path, capsys,
     # the killed holder's lock is gone with it: the same command now resumes
     assert cli([*SMALL_ARGS, "--out", out], capsys)[0] == 0
     assert storage.read_header(out).attrs["complete"]
-
-
-def _fail_at_completion(real):
-    def assemble(plan, out, parts, pilots, complete, **kw):
-        if complete:
-            raise KeyboardInterrupt
-        return real(plan, out, parts, pilots, complete, **kw)
-    return assemble
 
 
 def _short_complete_file(src: Path, dst: Path, keep: int) -> None:

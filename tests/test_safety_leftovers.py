@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _safety_helpers import assert_refused, cli, snapshot, unchanged
+from _safety_helpers import (
+    assert_refused,
+    cli,
+    killed_before_final_assembly,
+    snapshot,
+    unchanged,
+)
 
 from isingvae import storage
 from isingvae.generation import GenerationPlan, generate
@@ -80,19 +86,8 @@ def test_generate_parts_without_work_never_block_other_settings(leftover, tmp_pa
 
 def _unfinished_other_run(out: Path, monkeypatch) -> None:
     """An unfinished run of other settings with work in it (pilot and shards)."""
-    from isingvae.generation import driver
-
-    real = driver._assemble
-
-    def assemble(plan, out_, parts, pilots, complete, **kw):
-        if complete:
-            raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete, **kw)
-
-    with monkeypatch.context() as m:
-        m.setattr(driver, "_assemble", assemble)
-        with pytest.raises(KeyboardInterrupt):
-            generate(GenerationPlan(**OTHER), out, progress=False)
+    with killed_before_final_assembly(monkeypatch), pytest.raises(KeyboardInterrupt):
+        generate(GenerationPlan(**OTHER), out, progress=False)
 
 
 def test_generate_unfinished_run_with_work_is_protected(tmp_path, capsys, monkeypatch):
@@ -157,7 +152,6 @@ def test_generate_a_replaced_output_resumes_without_force(before, tmp_path, caps
                                                           monkeypatch):
     # once a run has replaced an output (one that lost nothing, or under --force), the
     # output is this run's: stopped half-way, the same command resumes it, no --force
-    from isingvae.generation import driver
 
     out = tmp_path / "x.h5"
     force = []
@@ -166,15 +160,7 @@ def test_generate_a_replaced_output_resumes_without_force(before, tmp_path, caps
     else:
         generate(GenerationPlan(**OTHER), out, progress=False)
         force = ["--force"]
-    real = driver._assemble
-
-    def stop_at_completion(plan, out_, parts, pilots, complete, **kw):
-        if complete:
-            raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete, **kw)
-
-    with monkeypatch.context() as m:
-        m.setattr(driver, "_assemble", stop_at_completion)
+    with killed_before_final_assembly(monkeypatch):
         assert cli([*ARGS, "--out", out, *force], capsys)[0] == 130
     assert storage.read_header(out).seed == 1  # already this run's, unfinished
     assert cli([*ARGS, "--out", out], capsys)[0] == 0

@@ -14,9 +14,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-from _safety_helpers import cli
+from _safety_helpers import cli, killed_before_final_assembly
 
-from isingvae.generation import GenerationPlan, driver, generate, tasks
+from isingvae.generation import GenerationPlan, generate, tasks
 
 PLAN = dict(L=8, temperatures=(2.0, 3.0), samples=60, chains=10, seed=11,
             algorithm="metropolis")
@@ -36,17 +36,8 @@ def reference(tmp_path_factory):
 def _interrupted(tmp_path, monkeypatch):
     """An unfinished run with all its work in shards: killed before the final assembly."""
     out = tmp_path / "x.h5"
-    real = driver._assemble
-
-    def assemble(plan, out_, parts, pilots, complete, **kw):
-        if complete:
-            raise KeyboardInterrupt
-        return real(plan, out_, parts, pilots, complete, **kw)
-
-    with monkeypatch.context() as m:
-        m.setattr(driver, "_assemble", assemble)
-        with pytest.raises(KeyboardInterrupt):
-            generate(GenerationPlan(**PLAN), out, progress=False, segment_spins=SEGMENT)
+    with killed_before_final_assembly(monkeypatch), pytest.raises(KeyboardInterrupt):
+        generate(GenerationPlan(**PLAN), out, progress=False, segment_spins=SEGMENT)
     parts = tmp_path / "x.h5.parts"
     assert len(list(parts.glob("task-t0000-b0000-s*.npz"))) == 3
     return out, parts
