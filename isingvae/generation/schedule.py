@@ -156,9 +156,12 @@ def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: 
     the running ones at their next look at it; the first error is raised.
     """
     tc = exact.critical_temperature(plan.J)
-    ready = []  # heap of (priority, sequence, kind, t, b)
+    # heap of (priority, sequence, kind, t, b, what the job's timing records)
+    ready = []
     for t, T in enumerate(plan.temperatures):
-        heapq.heappush(ready, (priority("pilot", distance=abs(T - tc)), t, "pilot", t, -1))
+        d = abs(T - tc)
+        heapq.heappush(ready, (priority("pilot", distance=d), t, "pilot", t, -1,
+                               {"distance": d}))
     capacity = _capacity(executor) or 1 << 30
     extra = {} if stop is None else {"stop": stop}
     done_queue: queue.Queue = queue.Queue()
@@ -167,30 +170,28 @@ def run(executor, plan: GenerationPlan, parts: str, segment_spins: int, pilots: 
     try:
         while ready or running:
             while ready and len(running) < capacity:
-                _, _, kind, t, b = heapq.heappop(ready)
+                _, _, kind, t, b, about = heapq.heappop(ready)
                 args = (pilot_task, plan, t, parts) if kind == "pilot" else \
                     (run_task, plan, t, b, pilots[t], parts, segment_spins)
                 future = executor.submit(_timed, *args, **extra)
-                running[future] = (kind, t, b)
+                running[future] = (kind, t, b, about)
                 future.add_done_callback(done_queue.put)
             try:
                 future = done_queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            kind, t, b = running.pop(future)
+            kind, t, b, about = running.pop(future)
             result, seconds = future.result()
+            timings.append({"kind": kind, "t": t, "b": b, "seconds": seconds, **about})
             if kind == "pilot":
                 pilots[t] = result
                 for k in range(blocks(result)):
                     cost = estimated_cost(plan, result, k)
-                    heapq.heappush(ready, (priority("task", cost_ns=cost), seq, "task", t, k))
+                    heapq.heappush(ready, (priority("task", cost_ns=cost), seq, "task", t, k,
+                                           {"cost_ns": cost}))
                     seq += 1
-                timings.append({"kind": "pilot", "t": t, "b": -1, "seconds": seconds,
-                                "distance": abs(plan.temperatures[t] - tc)})
             else:
                 bar.update(result)
-                timings.append({"kind": "task", "t": t, "b": b, "seconds": seconds,
-                                "cost_ns": estimated_cost(plan, pilots[t], b)})
             if assemble is not None and ready and \
                     time.perf_counter() - last_assembly > assemble_every:
                 assemble()

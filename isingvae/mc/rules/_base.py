@@ -120,14 +120,14 @@ class Sampler:
         points = _v.count("points", points, lo=0)
         stride = _v.count("stride", stride)
         fused = self._series(points, stride) if points else None
-        if fused is None:
+        if fused is None:  # the chain driver's loop, without copying configurations
+            from isingvae.mc.chains import run_chains
+
             nT = len(self._temperatures)
             e = np.empty((points, nT, self._chains))
             m = np.empty((points, nT, self._chains))
-            for k in range(points):
-                self._run(stride)
-                self._sweeps_done += stride
-                e[k], m[k] = self._observables()
+            for k, rec in enumerate(run_chains(self, points, stride, spins=False)):
+                e[k], m[k] = rec.energy, rec.magnetization
             return e, m
         self._sweeps_done += points * stride
         return fused
