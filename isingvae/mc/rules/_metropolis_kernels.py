@@ -539,10 +539,8 @@ def series_serial(words, rng, valid, points, stride, fast, tab):
     ups = np.zeros((points, nT, nB, 64), np.int64)
     agree = np.zeros((points, nT, nB, 64), np.int64)
     for k in range(points):
-        for pair in range(nT * nB):
-            _pair_sweeps(words, rng, valid, stride, fast, tab, pair)
-        for pair in range(nT * nB):
-            _count_pair(words, pair, ups[k], agree[k])
+        sweeps_serial(words, rng, valid, stride, fast, tab)
+        ups[k], agree[k] = count_up_and_agree_serial(words)
     return ups, agree
 
 
