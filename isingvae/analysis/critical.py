@@ -5,9 +5,11 @@ parameter :math:`\\zeta` (every row and, at zero field, its spin-flipped copy) w
 bootstrap errors, and the same estimators on the Monte Carlo magnetization give each
 estimator's own finite-size offset (``magnetization-*``, the report's reference column).
 Estimators plugged in by the caller (a supervised head's crossing) receive a
-:class:`~isingvae.analysis.pairs.PairContext` and return their own estimates.  Every
-estimate is tagged with the pair's ensemble and member, and the magnetization reference
-is computed once per data file (for the first member of its ensemble).
+:class:`~isingvae.analysis.pairs.PairContext` and return their own estimates, or
+failures ``{"method", "L", "reason"}`` (no ``tc``), which join the latent estimators'
+failures.  Every estimate is tagged with the pair's ensemble and member, and the
+magnetization reference is computed once per data file (for the first member of its
+ensemble).
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ def critical_temperatures(pair, model, codes, lp, settings: dict, out,
             {"binder": BINDER_LEVEL, "ordered_fraction": ORDERED_LEVEL}, reference)
     ctx = PairContext(pair, model, ds, codes.latent, codes.log_var, lp.zeta, settings)
     for fn in estimators:
-        result.estimates += [check_estimate(est) for est in fn(ctx)]
+        for est in fn(ctx):
+            if "tc" not in est and "reason" in est:
+                result.failures.append(est)
+            else:
+                result.estimates.append(check_estimate(est))
     for est in result.estimates:        # members of one ensemble are combined later
         est.update(ensemble=pair.ensemble, member=pair.member)
     return result

@@ -5,6 +5,12 @@ Every T_c estimate is a dict ``{"method", "L", "tc", "stderr", ...}``
 scaling extrapolation, whose method name ends in ``-fss``.  Supervised estimates (method
 names starting with ``vib`` or ``classifier``) enter through the same door as the
 unsupervised ones, so each gets the same checks and its own ``-fss`` extrapolation.
+
+An estimate made by the chain bootstrap says how many replicates it rests on and how
+many failed (``replicates``, ``failed_replicates``, ``replicates_flag``:
+:func:`isingvae.stats.resampling.replicate_error`); an ensemble's entry and an ``-fss``
+extrapolation carry the sums over the estimates they combine
+(:func:`isingvae.stats.resampling.combined_replicate_counts`).
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from collections.abc import Iterable
 from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.stats.ensemble import ensemble_estimates
-from isingvae.stats.fss import combine, extrapolate
+from isingvae.stats.fss import MODELS, combine, extrapolate, fss_method_name
+from isingvae.stats.resampling import combined_replicate_counts
 
-__all__ = ["HEADLINE_METHODS", "check_estimate", "headline", "merge_estimates"]
+__all__ = ["HEADLINE_METHODS", "check_estimate", "extrapolate_estimates", "headline",
+           "merge_estimates"]
 
 #: the estimators whose ``-fss`` extrapolations make the headline T_c: the unsupervised
 #: ones (neither labels nor the exact T_c enter them), measured by
@@ -61,10 +69,24 @@ def merge_estimates(per_size: Iterable[dict], extra: Iterable[dict] = ()
     rows = [check_estimate(e) for e in [*per_size, *extra]]
     sized = ensemble_estimates({"ensemble": f"estimate {i}", **e}
                                for i, e in enumerate(rows) if e["L"] is not None)
-    fss_rows, fits = extrapolate(sized)
+    fss_rows, fits = extrapolate_estimates(sized)
     have = {e["method"] for e in fss_rows}
     given_fss = [e for e in rows if e["L"] is None and e["method"] not in have]
     return [*sized, *fss_rows, *given_fss], fits
+
+
+def extrapolate_estimates(sized: Iterable[dict], **kwargs) -> tuple[list[dict], dict]:
+    """:func:`isingvae.stats.fss.extrapolate` of per-size estimates (``kwargs`` passed
+    on), each ``-fss`` entry with the replicate counts summed over the per-size
+    estimates it was fitted to (when they carry them)."""
+    sized = [e for e in sized if e.get("L") is not None]
+    entries, fits = extrapolate(sized, **kwargs)
+    base = {fss_method_name(str(e["method"]), model): str(e["method"])
+            for e in sized for model in MODELS}
+    for entry in entries:
+        method = base.get(entry["method"])
+        entry.update(combined_replicate_counts(e for e in sized if e["method"] == method))
+    return entries, fits
 
 
 def headline(tc_estimates: Iterable[dict], methods=HEADLINE_METHODS) -> dict:

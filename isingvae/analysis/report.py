@@ -59,12 +59,16 @@ from isingvae._version import __version__
 from isingvae.analysis import figures, physics, supervised
 from isingvae.analysis.critical import critical_temperatures
 from isingvae.analysis.encode import encode_pair
-from isingvae.analysis.estimates import check_estimate, headline, merge_estimates
+from isingvae.analysis.estimates import (
+    check_estimate,
+    extrapolate_estimates,
+    headline,
+    merge_estimates,
+)
 from isingvae.analysis.generated import generated_physics
 from isingvae.analysis.nll import nll_table
 from isingvae.analysis.pairs import Pair, PairContext, check_inputs
 from isingvae.errors import InputError
-from isingvae.stats.fss import extrapolate
 
 __all__ = ["REPORT", "analyze"]
 
@@ -237,7 +241,7 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
         figs.append(figures.nll_entropy(out / "nll_entropy.png", tables))
     sized = [e for e in tc_estimates if e["L"] is not None]
     ref_sized = [e for r in results for e in r["reference_estimates"]]
-    ref_fss, ref_fits = extrapolate(ref_sized, free_nu=False)
+    ref_fss, ref_fits = extrapolate_estimates(ref_sized, free_nu=False)
     curves = [e for e in sized if e.get("curve")]
     if curves:
         figs.append(figures.classifier_curves(out / "classifier.png", curves))
@@ -282,7 +286,11 @@ def _analyze(pairs, out, settings, made_by, progress, estimators, extra) -> dict
             "data) and stderr_model (model_spread / sqrt(ensemble): the standard deviation "
             "of one model's estimate, from runs trained on the same data, pooled over the "
             "sizes) in quadrature; with one run per size the model part is unknown and left "
-            "out. -fss: weighted fit of Tc(L) = Tc + a/L (nu = 1) with chi2, dof and "
+            "out. replicates and failed_replicates: the chain-bootstrap replicates behind "
+            "an estimate and those that found no peak or crossing (left out of its spread; "
+            "summed over an ensemble's members and over the sizes of an -fss fit), "
+            "replicates_flag when more than 5 % of them failed (in any estimate "
+            "combined). -fss: weighted fit of Tc(L) = Tc + a/L (nu = 1) with chi2, dof and "
             "p_value; errors scaled by sqrt(chi2/dof) when above 1 (PDG), poor_fit when "
             "p < 0.05; stderr adds to the fit's error (stderr_fit) the systematic of the "
             "smallest size (stderr_systematic: the shift of Tc when the fit drops it, beyond "

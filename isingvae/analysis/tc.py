@@ -42,13 +42,17 @@ is, near :math:`T_c`, a monotone odd function of the magnetization:
 
 Each estimate carries the standard deviation of ``B`` bootstrap replicates that
 resample whole Markov chains at each temperature (:mod:`isingvae.stats.resampling`);
-for clustering the threshold is refitted on every replicate.  The projection that made
-:math:`\zeta` is held fixed: it belongs to the trained encoder, whose own spread (other
-training seeds) is measured by an ensemble of runs on the same data and added by
-:mod:`isingvae.stats.ensemble`.
+for clustering the threshold is refitted on every replicate.  A replicate whose curve
+has no peak or crossing fails; :func:`isingvae.stats.resampling.replicate_error` counts
+it, leaves it out of the spread and flags the estimate when more than 5 % failed.
+The projection that made :math:`\zeta` is held fixed: it belongs to the trained
+encoder, whose own spread (other training seeds) is measured by an ensemble of runs on
+the same data and added by :mod:`isingvae.stats.ensemble`.
 
 Every estimate is a plain dict ``{"method", "L", "tc", "stderr"}`` plus extra keys, the
-shape of ``report.json``'s ``tc_estimates`` (``docs/interfaces.md`` §5).
+shape of ``report.json``'s ``tc_estimates`` (``docs/interfaces.md`` §5): ``bootstrap``
+(``B``), ``replicates``, ``failed_replicates``, ``replicates_flag`` and, when flagged,
+``note``.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.stats.resampling import ChainBootstrap
+from isingvae.stats.resampling import ChainBootstrap, replicate_error
 
 __all__ = [
     "BINDER_LEVEL",
@@ -195,8 +199,9 @@ class TcAnalysis:
     ``curves`` maps a name (``susceptibility``, ``binder``, ``ordered_fraction``) to
     ``(values, stderr)`` per temperature (stderr: the spread over replicates);
     ``estimates`` is a list of dicts (``method``, ``L``, ``tc``, ``stderr``,
-    ``bootstrap``, ``failed_replicates``, ``note``); ``failures`` the methods that gave
-    no estimate on the full data, with the reason.
+    ``bootstrap``, ``replicates``, ``failed_replicates``, ``replicates_flag``, ``note``
+    when flagged); ``failures`` the methods that gave no estimate on the full data, or
+    too few bootstrap replicates for an error bar, with the reason.
     """
 
     temperatures: np.ndarray
@@ -291,18 +296,14 @@ def estimate_tc(
         if not math.isfinite(tc):
             out.failures.append({"method": method, "L": L, "reason": _WHY[method]})
             continue
-        values = np.array([find(y) for y in yr])
-        ok = np.isfinite(values)
-        failed = int((~ok).sum())
-        stderr = float(values[ok].std(ddof=1)) if ok.sum() > 1 else math.nan
-        est = {"method": method, "L": None if L is None else int(L), "tc": float(tc),
-               "stderr": stderr, "bootstrap": int(replicates), "failed_replicates": failed}
-        if failed > replicates // 10:
-            est["note"] = (f"{failed} of {replicates} bootstrap replicates gave no estimate: "
-                           f"{_WHY[method]}; the error bar is unreliable")
-        if not math.isfinite(stderr):
-            out.failures.append({"method": method, "L": L,
-                                 "reason": "too few bootstrap replicates gave an estimate"})
+        err = replicate_error([find(y) for y in yr])
+        if not err.usable:
+            out.failures.append({"method": method, "L": L, "reason": err.reason(),
+                                 **err.report_keys()})
             continue
+        est = {"method": method, "L": None if L is None else int(L), "tc": float(tc),
+               "stderr": err.stderr, "bootstrap": int(replicates), **err.report_keys()}
+        if err.flagged:
+            est["note"] = err.note(_WHY[method])
         out.estimates.append(est)
     return out

@@ -1,7 +1,8 @@
 """Statistics of chain-correlated data (numpy and scipy only).
 
 - :mod:`~isingvae.stats.resampling`: the one resampling machinery for error bars of
-  chain-correlated data (jackknife over groups, bootstrap over chains);
+  chain-correlated data (jackknife over groups, bootstrap over chains), and the one
+  rule for bootstrap replicates that fail (:func:`~isingvae.stats.resampling.replicate_error`);
 - :mod:`~isingvae.stats.ensemble`: estimates of an ensemble of models, with the data's
   error and the models' spread together;
 - :mod:`~isingvae.stats.fss`: finite-size-scaling extrapolation

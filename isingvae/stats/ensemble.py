@@ -27,6 +27,16 @@ and left out, and the entry says so.
 ...         for L, t in [(16, 2.30), (16, 2.32), (32, 2.28), (32, 2.28)]]
 >>> [(e["L"], round(e["tc"], 3), round(e["stderr"], 4)) for e in ensemble_estimates(rows)]
 [(16, 2.31, 0.0122), (32, 2.28, 0.0122)]
+
+References:
+
+- B. Lakshminarayanan, A. Pritzel and C. Blundell, "Simple and scalable predictive
+  uncertainty estimation using deep ensembles", Advances in Neural Information
+  Processing Systems (2017): the spread of networks trained from different random
+  seeds as a measure of the uncertainty a single network hides.
+- B. Efron, "Bootstrap methods: another look at the jackknife", Ann. Statist. 7, 1-26
+  (1979): the bootstrap behind each member's chain error :math:`b_k`, here with whole
+  Markov chains as the resampled units (:mod:`isingvae.stats.resampling`).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from isingvae.errors import InputError
+from isingvae.stats.resampling import combined_replicate_counts
 
 __all__ = ["ensemble_estimates", "model_spread"]
 
@@ -71,7 +82,9 @@ def ensemble_estimates(rows: Iterable[dict]) -> list[dict]:
     members share: the data file) and optionally ``member`` (its index).  Each result
     keeps the first member's other keys and gains ``ensemble`` (the number of members
     that gave an estimate), ``member_tc``, ``stderr_chains``, ``stderr_model`` (``None``
-    when unknown), ``model_spread`` and ``model_spread_dof``.  Order: first appearance.
+    when unknown), ``model_spread`` and ``model_spread_dof``; bootstrap members' replicate
+    counts are summed (:func:`isingvae.stats.resampling.combined_replicate_counts`).
+    Order: first appearance.
     """
     rows = list(rows)
     spread = model_spread(rows)
@@ -87,6 +100,7 @@ def ensemble_estimates(rows: Iterable[dict]) -> list[dict]:
                      stderr=chains if model is None else math.hypot(chains, model),
                      ensemble=int(t.size), member_tc=t.tolist(), stderr_chains=chains,
                      stderr_model=model, model_spread=s, model_spread_dof=dof)
+        entry.update(combined_replicate_counts(members))
         if model is None:
             entry["note_model"] = ("one model per size: the spread over training seeds is "
                                    "not in the error bar")

@@ -20,6 +20,12 @@ share this machinery, and every error bar of the package comes from one of them:
   kept beside the jackknife because T_c estimators (a crossing, a peak position) are not
   smooth in the data, where the jackknife's linearisation fails.
 
+A replicate on which such an estimator finds nothing (no peak inside the grid, no
+crossing) fails; :func:`replicate_error` is the one rule that turns replicates, NaN
+marking the failed ones, into an error bar that says how many failed, and
+:func:`combined_replicate_counts` the rule for an estimate made of several (the members
+of an ensemble, the sizes of an extrapolation).
+
 The bootstrap works on per-chain sums, so a replicate costs a small matrix product: for
 a table of per-row values ``v`` (``(n, k)``), the replicate totals at temperature ``s``
 are ``counts_s @ sums_s``, with ``counts_s`` the ``(B, chains)`` numbers of times each
@@ -39,6 +45,8 @@ model) is one stratum of its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,7 +54,12 @@ from isingvae import _validate as _v
 from isingvae import random
 from isingvae.errors import InputError
 
-__all__ = ["ChainBootstrap", "chain_mean", "chain_stderr", "jackknife"]
+__all__ = ["FAILED_REPLICATES_FLAG", "ChainBootstrap", "ReplicateError", "chain_mean",
+           "chain_stderr", "combined_replicate_counts", "jackknife", "replicate_error"]
+
+#: an error bar is flagged (``replicates_flag``) when more than this share of its
+#: bootstrap replicates failed: the survivors are then a visibly biased subsample
+FAILED_REPLICATES_FLAG = 0.05
 
 
 class ChainBootstrap:
@@ -191,3 +204,113 @@ def chain_stderr(values, chains) -> float:
     if np.unique(c).size < 2:
         return float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
     return jackknife(np.mean, v, groups=c)[1]
+
+
+# ------------------------------------------------------------------ failed replicates
+
+
+@dataclass(frozen=True)
+class ReplicateError:
+    """Result of :func:`replicate_error`: ``stderr`` (NaN when fewer than two replicates
+    succeeded), ``replicates`` (all of them, failed included) and ``failed``."""
+
+    stderr: float
+    replicates: int
+    failed: int
+
+    @property
+    def succeeded(self) -> int:
+        return self.replicates - self.failed
+
+    @property
+    def flagged(self) -> bool:
+        """More than :data:`FAILED_REPLICATES_FLAG` of the replicates failed."""
+        return self.failed > FAILED_REPLICATES_FLAG * self.replicates
+
+    @property
+    def usable(self) -> bool:
+        """Whether there is an error bar at all (two or more replicates succeeded)."""
+        return math.isfinite(self.stderr)
+
+    def report_keys(self) -> dict:
+        """The keys every bootstrap estimate of ``report.json`` carries:
+        ``replicates``, ``failed_replicates`` and ``replicates_flag``."""
+        return {"replicates": int(self.replicates), "failed_replicates": int(self.failed),
+                "replicates_flag": bool(self.flagged)}
+
+    def note(self, why: str = "") -> str | None:
+        """A sentence for a flagged error bar (``why``: what a failed replicate lacked),
+        ``None`` when not flagged."""
+        if not self.flagged:
+            return None
+        because = f": {why}" if why else ""
+        return (f"{self.failed} of {self.replicates} bootstrap replicates gave no "
+                f"estimate{because}; the error bar, the spread of the other "
+                f"{self.succeeded}, is unreliable")
+
+    def reason(self) -> str:
+        """Why there is no error bar (for an entry of ``tc_failures``)."""
+        return (f"too few bootstrap replicates gave an estimate ({self.succeeded} of "
+                f"{self.replicates}; an error bar needs two)")
+
+
+def replicate_error(replicates) -> ReplicateError:
+    """Standard error of an estimate from its bootstrap replicates, failed ones counted.
+
+    ``replicates``: the estimate on each bootstrap replicate (any shape, flattened);
+    a non-finite value (NaN, or an infinity) marks a replicate that failed: the
+    estimator found no peak or crossing in it.  An estimator that raises on a replicate
+    must return NaN for it instead.
+
+    The rule:
+
+    - ``stderr`` is the standard deviation (``ddof=1``) of the replicates that
+      succeeded; the failed ones are left out, not replaced.  With no failures this
+      is exactly ``np.std(replicates, ddof=1)``.  Leaving them out understates the
+      error when failures are many (the estimate is then near the edge of what the
+      data can locate), hence the flag;
+    - ``failed`` counts them, and ``flagged`` is true when more than
+      :data:`FAILED_REPLICATES_FLAG` (5 %) of all replicates failed;
+    - when all replicates, or all but one, fail, the spread is undefined and
+      ``stderr`` is NaN (not 0, which would claim certainty, nor an infinity that
+      strict JSON cannot hold): there is no error bar, ``usable`` is false, and the
+      callers report no estimate but a failure with :meth:`ReplicateError.reason`.
+
+    >>> r = replicate_error([2.0, 2.2, np.nan, 2.4])
+    >>> round(r.stderr, 6), r.replicates, r.failed, r.flagged
+    (0.2, 4, 1, True)
+    >>> r.report_keys()
+    {'replicates': 4, 'failed_replicates': 1, 'replicates_flag': True}
+    >>> replicate_error([2.0, np.nan, np.nan]).stderr
+    nan
+    """
+    v = np.asarray(replicates, dtype=np.float64).ravel()
+    ok = np.isfinite(v)
+    good = int(ok.sum())
+    stderr = float(v[ok].std(ddof=1)) if good > 1 else math.nan
+    return ReplicateError(stderr=stderr, replicates=int(v.size), failed=int(v.size - good))
+
+
+def combined_replicate_counts(entries: Iterable[dict]) -> dict:
+    """The replicate keys of an estimate combined from others (the members of an
+    ensemble, the sizes of a finite-size-scaling fit): ``replicates`` and
+    ``failed_replicates`` summed over the ``entries`` that carry them, and
+    ``replicates_flag`` when any of them is flagged (one unreliable error bar makes
+    the combination unreliable; the share of the sums alone could hide it).  Empty
+    when none of them carries the keys (estimates not made by the bootstrap).
+
+    >>> combined_replicate_counts([
+    ...     {"replicates": 100, "failed_replicates": 0, "replicates_flag": False},
+    ...     {"replicates": 100, "failed_replicates": 9, "replicates_flag": True},
+    ...     {"tc": 2.3}])
+    {'replicates': 200, 'failed_replicates': 9, 'replicates_flag': True}
+    """
+    rows = [e for e in entries if "replicates" in e and "failed_replicates" in e]
+    if not rows:
+        return {}
+    total = sum(int(e["replicates"]) for e in rows)
+    failed = sum(int(e["failed_replicates"]) for e in rows)
+    flag = any(bool(e.get("replicates_flag", False))
+               or ReplicateError(math.nan, int(e["replicates"]),
+                                 int(e["failed_replicates"])).flagged for e in rows)
+    return {"replicates": total, "failed_replicates": failed, "replicates_flag": flag}
