@@ -45,16 +45,17 @@ def generated_physics(pair, settings: dict, out) -> tuple[dict, list[str], list[
     comparison = compare_samples(gen.arrays(cols), ref.arrays(cols), replicates=boot,
                                  seed=seed)
     exact_e = None
-    if ds.h == 0 and ds.J > 0:
-        if conditional:
-            for row in comparison:
-                ex = exact.finite_lattice(pair.L, row["temperature"], J=ds.J)
+    if conditional:
+        for row in comparison:
+            ex = exact.reference(pair.L, row["temperature"], ds.J, ds.h)
+            if ex is not None:
                 row["energy"]["exact_mean"] = float(ex.energy)
                 row["specific_heat"]["exact"] = float(ex.specific_heat)
-        else:
-            t, counts = np.unique(ref.temperature, return_counts=True)
-            energies = np.atleast_1d(exact.finite_lattice(pair.L, t, J=ds.J).energy)
-            exact_e = float(np.sum(energies * counts) / counts.sum())
+    else:
+        t, counts = np.unique(ref.temperature, return_counts=True)
+        ex = exact.reference(pair.L, t, ds.J, ds.h)
+        if ex is not None:
+            exact_e = float(np.sum(np.atleast_1d(ex.energy) * counts) / counts.sum())
             comparison[0]["energy"]["exact_mean"] = exact_e
     record = {"file": path.name, "n": int(gen.n), "seed": seed, "comparisons": comparison,
               "per_temperature": conditional}

@@ -32,8 +32,8 @@ def nll_table(pair) -> tuple[list[dict] | None, str | None]:
         row = {"temperature": t, "n": r.get("n"), "nll_per_spin": float(r["nll_per_spin"]),
                "nll_stderr": r.get("nll_stderr")}
         s = r.get("exact_entropy_per_spin")
-        if s is None and ds.J > 0 and ds.h == 0:
-            s = float(exact.finite_lattice(pair.L, t, J=ds.J).entropy)
+        if s is None and (ex := exact.reference(pair.L, t, ds.J, ds.h)) is not None:
+            s = float(ex.entropy)
         row["exact_entropy_per_spin"] = s
         if s is not None:
             row["gap_per_spin"] = row["nll_per_spin"] - s

@@ -33,8 +33,8 @@ def thermo_figure(result: dict, path) -> str:
         pad = 0.05 * max(hi - lo, 0.2)
         grid = np.linspace(lo - pad, hi + pad, 200)
         curves = None
-        if result.get("h", 0.0) == 0.0 and result.get("J", 1.0) > 0:
-            r = exact.finite_lattice(result["L"], grid, J=result.get("J", 1.0))
+        r = exact.reference(result["L"], grid, result.get("J", 1.0), result.get("h", 0.0))
+        if r is not None:
             curves = {"free_energy_per_spin": -grid * r.log_z, "energy_per_spin": r.energy,
                       "specific_heat": r.specific_heat, "entropy_per_spin": r.entropy}
         for ax, (key, label) in zip(axes, _PANELS, strict=True):

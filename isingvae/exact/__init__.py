@@ -18,6 +18,9 @@ Three references, from the infinite lattice down to the smallest tori, one modul
   :func:`density_of_states`: exact counts of states
   by magnetization and energy for :math:`L \le 5`, any field :math:`h`.
 
+:func:`reference` says where Kaufman's solution applies (``J > 0``, ``h = 0``) and gives
+it there: every comparison with an exact value in the package goes through it.
+
 >>> from isingvae import exact
 >>> round(exact.critical_temperature(), 6)
 2.269185
@@ -46,6 +49,7 @@ from isingvae.exact.onsager import (
     onsager_magnetization,
     onsager_specific_heat,
 )
+from isingvae.exact.reference import reference
 
 __all__ = [
     "MAX_ENUMERATION_L",
@@ -63,5 +67,6 @@ __all__ = [
     "onsager_log_z",
     "onsager_magnetization",
     "onsager_specific_heat",
+    "reference",
     "specific_heat_peak",
 ]
