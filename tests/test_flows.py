@@ -198,7 +198,8 @@ def test_maf_prior_is_a_normalised_density():
 
 def _small(kind=None, **kw):
     keras.utils.set_random_seed(kw.pop("seed", 0))
-    base = dict(L=4, latent_dim=3, family="conv", filters=(4,), units=(16,))
+    base = dict(L=4, latent_dim=3, family="conv", filters=(4,), units=(16,),
+                decoder="factorized")
     base.update(kw)
     if kind == "hierarchical":
         return HierarchicalVAE(**base)
@@ -294,7 +295,7 @@ def test_flow_kl_estimators_agree_and_start_from_the_diagonal_model(kind):
     (dict(flow="spline", flow_depth=1), "flow"),
 ])
 def test_bad_flow_settings_raise_input_error(kw, match):
-    base = dict(L=4, latent_dim=3, filters=(4,), units=(8,))
+    base = dict(L=4, latent_dim=3, filters=(4,), units=(8,), decoder="factorized")
     base.update(kw)
     with pytest.raises(InputError, match=match):
         VAE(**base)

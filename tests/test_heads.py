@@ -135,6 +135,7 @@ def test_vib_alone_trains_without_a_decoder(l4_file):
 def _m2(classes="phase", **kw):
     keras.utils.set_random_seed(1)
     temps = (1.5, 2.0, 3.0, 3.5) if classes == "temperature" else ()
+    kw.setdefault("decoder", "factorized")
     return M2(4, 2, classes=classes, class_temperatures=temps, filters=(4,), units=(8,), **kw)
 
 
@@ -161,7 +162,7 @@ def test_m2_likelihood_estimate_sums_to_one_over_every_state():
     from tests._vae_helpers import all_states
 
     keras.utils.set_random_seed(5)
-    model = M2(2, 1, family="dense", units=(8,))
+    model = M2(2, 1, family="dense", units=(8,), decoder="factorized")
     x = tf.constant(((all_states(2) + 1) // 2)[..., None].astype("float32"))
     logw = model.log_weights(x, 4000, tf.constant([3, 4])).numpy().astype(np.float64)
     log_p = logsumexp(logw, axis=0) - math.log(logw.shape[0])
@@ -300,7 +301,7 @@ def test_head_models_reload_after_import_isingvae(tmp_path):
     np.save(tmp_path / "x.npy", x)
     models = {
         "vib_head": HeadVAE(4, 2, head="temperature", filters=(4,), units=(8,), flow="planar",
-                            flow_depth=2, t_mean=2.5, t_std=0.7),
+                            flow_depth=2, t_mean=2.5, t_std=0.7, decoder="factorized"),
         "vib_alone": VIB(4, 2, head="phase", filters=(4,), units=(8,)),
         "m2": _m2("temperature"),
     }

@@ -31,7 +31,8 @@ from tests._vae_helpers import all_states, boltzmann_probabilities  # noqa: E402
 
 def tiny(L=4, **kw):
     keras.utils.set_random_seed(kw.pop("seed", 0))
-    base = dict(L=L, latent_dim=2, family="conv", filters=(4,), units=(16,))
+    base = dict(L=L, latent_dim=2, family="conv", filters=(4,), units=(16,),
+                decoder="factorized")
     base.update(kw)
     return VAE(**base)
 
@@ -232,3 +233,27 @@ def test_model_keras_reloads_after_import_isingvae(tmp_path):
 def test_every_state_enumerated():
     s = all_states(2)
     assert s.shape == (16, 2, 2) and len({t.tobytes() for t in s}) == 16
+
+
+def test_model_defaults_come_from_the_option_table():
+    """Every keyword default of the models and of the multiscale decoder is the option
+    table's; a config saved before a key existed keeps what its version used."""
+    import inspect
+
+    from isingvae.models import HeadVAE, HierarchicalVAE
+    from isingvae.models.multiscale import MultiscaleDecoder
+    from isingvae.models.options import MODEL_DEFAULTS
+
+    for cls in (VAE, HeadVAE, HierarchicalVAE):
+        params = inspect.signature(cls.__init__).parameters
+        for name, default in MODEL_DEFAULTS.items():
+            if name in params and params[name].default is not inspect.Parameter.empty:
+                assert params[name].default == default, (cls.__name__, name)
+    assert VAE(L=4, latent_dim=2, filters=(4,), units=(8,)).decoder_kind == \
+        MODEL_DEFAULTS["decoder"] == "autoregressive"
+    params = inspect.signature(MultiscaleDecoder.__init__).parameters
+    assert params["width"].default == MODEL_DEFAULTS["decoder_width"]
+    assert params["depth"].default == MODEL_DEFAULTS["decoder_depth"]
+    old = tiny().get_config()
+    del old["decoder"]                       # as 0.1.0 saved it
+    assert VAE.from_config(old).decoder_kind == "factorized"

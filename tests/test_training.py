@@ -241,7 +241,7 @@ def test_mirrored_step_moves_weights_as_far_as_one_device():
         def step(strategy):
             keras.utils.set_random_seed(0)
             with strategy.scope():
-                m = VAE(L=4, latent_dim=2, filters=(4,), units=(16,))
+                m = VAE(L=4, latent_dim=2, filters=(4,), units=(16,), decoder="factorized")
                 m.compile(optimizer=keras.optimizers.SGD(0.01))
             w0 = [w.copy() for w in m.get_weights()]
             m.fit(x, batch_size=256, epochs=1, verbose=0, shuffle=False)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from isingvae import random
+from isingvae.data.symmetry import to_spins
 
 __all__ = ["Codes", "encode", "encode_pair", "model_inputs", "reconstruct"]
 
@@ -108,8 +109,7 @@ def reconstruct(model, mean: np.ndarray, x: np.ndarray | None = None, seed: int 
     key = tf.constant(random.tf_key(seed, "analysis", 1), tf.int64)
     sample = model.sample_from(c, key)
     logits = model.conditional_logits(sample, c).numpy()[..., 0].astype(np.float64)
-    spins = np.where(sample.numpy()[..., 0] > 0.5, 1, -1).astype(np.int8)
-    return 1.0 / (1.0 + np.exp(-logits)), spins
+    return 1.0 / (1.0 + np.exp(-logits)), to_spins(sample.numpy())
 
 
 def model_inputs(model, x: np.ndarray, temperature: np.ndarray) -> np.ndarray:
@@ -145,11 +145,8 @@ def encode_pair(model, ds, on_batch=None) -> Codes:
                            on_batch=on_batch)
     centre, prior_lv = 0.0, None
     if conditioned:
-        import tensorflow as tf
-
-        t = ((ds.temperature - model.t_center) / model.t_scale).astype(np.float32)[:, None]
-        centre, prior_lv = (a.numpy().astype(np.float64)
-                            for a in model.prior_moments(tf.constant(t)))
+        t = model.standardize(ds.temperature)[:, None]
+        centre, prior_lv = (a.numpy().astype(np.float64) for a in model.prior_moments(t))
     latent = mean - centre
     reference = np.full_like(ds.temperature, float(model.t_center)) if conditioned else None
 

@@ -25,18 +25,18 @@ Invertibility holds for every value of the raw parameters:
 Parameters may carry batch dimensions in front of the event dimension (amortized
 flows: one set per configuration), broadcasting against ``z``.
 
-This module imports TensorFlow Probability; :mod:`isingvae.models` imports it only
-when a flow is built.
+This module imports TensorFlow Probability (:mod:`isingvae.models._tfp`);
+:mod:`isingvae.models` imports it only when a flow is built.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
-import tensorflow_probability as tfp
+
+from isingvae.models._tfp import ParameterProperties, tfb
 
 __all__ = ["Planar", "Radial", "planar_u_hat", "radial_alpha_beta"]
 
-tfb = tfp.bijectors
 _TINY = 1e-12
 #: w . u_hat >= -1 + PLANAR_MARGIN, so 1 + tanh' w . u_hat >= PLANAR_MARGIN > 0
 PLANAR_MARGIN = 1e-3
@@ -77,9 +77,9 @@ class Planar(tfb.Bijector):
 
     @classmethod
     def _parameter_properties(cls, dtype):
-        return dict(w=tfp.util.ParameterProperties(event_ndims=1),
-                    u=tfp.util.ParameterProperties(event_ndims=1),
-                    b=tfp.util.ParameterProperties(event_ndims=0))
+        return dict(w=ParameterProperties(event_ndims=1),
+                    u=ParameterProperties(event_ndims=1),
+                    b=ParameterProperties(event_ndims=0))
 
     @property
     def u_hat(self):
@@ -118,9 +118,9 @@ class Radial(tfb.Bijector):
 
     @classmethod
     def _parameter_properties(cls, dtype):
-        return dict(z0=tfp.util.ParameterProperties(event_ndims=1),
-                    alpha_raw=tfp.util.ParameterProperties(event_ndims=0),
-                    beta_raw=tfp.util.ParameterProperties(event_ndims=0))
+        return dict(z0=ParameterProperties(event_ndims=1),
+                    alpha_raw=ParameterProperties(event_ndims=0),
+                    beta_raw=ParameterProperties(event_ndims=0))
 
     def _parts(self, z):
         alpha, beta = radial_alpha_beta(self._alpha_raw, self._beta_raw)

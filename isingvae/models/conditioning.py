@@ -2,7 +2,8 @@ r"""Conditioning on temperature, and the prior: what a model conditioned on T ad
 
 A model with ``condition="temperature"`` reads the temperature from its inputs: channel
 0 holds the spins, channel 1 the standardised temperature :math:`t = (T -
-\bar T)/s_T` at every site (:meth:`Conditioning.with_temperature`), so that every method
+\bar T)/s_T` at every site (:meth:`Conditioning.standardize`,
+:meth:`Conditioning.with_temperature`), so that every method
 that sees ``x`` also sees ``T``.  It conditions
 
 - the encoder, ``q(z | x, T)``, through that second channel;
@@ -45,14 +46,24 @@ class Conditioning:
     def conditioned(self) -> bool:
         return self.condition == "temperature"
 
+    def standardize(self, temperature):
+        """The standardised temperature :math:`t = (T - \\bar T)/s_T` the model reads
+        (``t_center`` and ``t_scale`` from its training rows), as a float32 tensor of
+        ``temperature``'s shape: the one place a temperature becomes a model input."""
+        return (tf.cast(temperature, tf.float32) - self.t_center) / self.t_scale
+
     def with_temperature(self, x, temperature):
         """Inputs of a conditional model: ``x`` ``(B, L, L, 1)`` with the standardised
         ``temperature`` (a number or ``(B,)``) as a second channel; ``x`` itself for an
         unconditional model."""
         if not self.conditioned:
             return x
+        return self._with_t(x, self.standardize(temperature))
+
+    def _with_t(self, x, t):
+        """``x`` with the standardised temperature ``t`` (a number, ``(B,)`` or ``(B, 1)``)
+        as a second channel."""
         x = tf.convert_to_tensor(x, tf.float32)
-        t = (tf.cast(temperature, tf.float32) - self.t_center) / self.t_scale
         t = tf.broadcast_to(tf.reshape(t, [-1, 1, 1, 1]), tf.shape(x))
         return tf.concat([x, t], -1)
 
@@ -99,40 +110,49 @@ class Conditioning:
 
     def prior_sample(self, n: int, seed, temperature=None):
         """``n`` latents from the prior p(z) (p(z|T) at ``temperature``): ``(n, d)``."""
+        return self._prior_sample(n, seed, self._t_column(n, temperature))
+
+    def _prior_sample(self, n: int, seed, t):
+        """``n`` latents from the prior at standardised temperatures ``t`` ``(n, 1)``
+        (None for an unconditional model)."""
         if self.prior_flow is not None:
             return self.prior_flow.sample(n, seed)
         fold = tf.random.experimental.stateless_fold_in
         eps = tf.random.stateless_normal([n, self.latent_dim], seed=fold(seed, 0))
         if not self.conditioned:
             return eps
-        logits, means, log_vars = self._prior_mixture(self._standard_t(n, temperature))
+        logits, means, log_vars = self._prior_mixture(t)
         pick = tf.random.stateless_categorical(logits, 1, seed=fold(seed, 1))[:, 0]
         mean = tf.gather(means, pick, batch_dims=1)
         log_var = tf.gather(log_vars, pick, batch_dims=1)
         return mean + tf.exp(0.5 * log_var) * eps
 
-    def _standard_t(self, n: int, temperature):
+    def _t_column(self, n: int, temperature):
+        """The standardised ``temperature`` as a column ``(n, 1)`` for a conditional
+        model (refusing none), None for an unconditional one."""
+        if not self.conditioned:
+            return None
         if temperature is None:
             raise InputError("this model is conditioned on temperature: give one")
-        t = (tf.cast(temperature, tf.float32) - self.t_center) / self.t_scale
-        return tf.broadcast_to(tf.reshape(t, [-1, 1]), [n, 1])
+        return tf.broadcast_to(tf.reshape(self.standardize(temperature), [-1, 1]), [n, 1])
 
     def joint_draw(self, n: int, seed, temperature=None):
         """``n`` pairs ``(z, x)`` from the model's joint ``p(z|T) p(x|z,T)`` and, for each,
         ``log q(z|x,T) - log p(z|T) - log p(x|z,T)``: the configurations ``(n, L, L, 1)``
         in {0, 1} and that log-ratio ``(n,)``.  Adding ``-H(x)/T`` to the ratio gives the
-        log-weight of :mod:`isingvae.evaluation.thermo`, whose mean is the partition
+        log-weight of neural importance sampling
+        (:func:`isingvae.evaluation.importance.log_weights`), whose mean is the partition
         function.  Needs a posterior whose density can be evaluated at any ``z``: the
         diagonal Gaussian (no flow)."""
         if getattr(self, "flow", None) is not None:
             raise InputError("joint_draw needs q(z|x) at any z: a model without a "
                              "posterior flow")
         fold = tf.random.experimental.stateless_fold_in
-        z = self.prior_sample(n, fold(seed, 0), temperature)
-        t = self._standard_t(n, temperature) if self.conditioned else None
+        t = self._t_column(n, temperature)
+        z = self._prior_sample(n, fold(seed, 0), t)
         c = self._cond(z, t=t)
         x = self.sample_from(c, fold(seed, 1))
-        inputs = self.with_temperature(x, temperature) if self.conditioned else x
+        inputs = x if t is None else self._with_t(x, t)
         mean, log_var = self.encode(inputs)
         log_ratio = (gaussian_log_prob(z, mean, log_var) - self.prior_log_prob(z, inputs)
                      - self.log_px(inputs, c))
@@ -143,7 +163,7 @@ class Conditioning:
         ``temperature`` for a conditional model): ``z`` from the prior, ``x`` from the
         decoder; the two draws use the stateless keys ``fold_in(seed, 0)`` and ``1``."""
         fold = tf.random.experimental.stateless_fold_in
-        z = self.prior_sample(n, fold(seed, 0), temperature)
-        t = self._standard_t(n, temperature) if self.conditioned else None
-        return self.sample_from(self._cond(z, t=t), fold(seed, 1))
+        t = self._t_column(n, temperature)
+        return self.sample_from(self._cond(self._prior_sample(n, fold(seed, 0), t), t=t),
+                                fold(seed, 1))
 

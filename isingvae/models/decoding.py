@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from isingvae.models.densities import bernoulli_log_prob
+from isingvae.models.densities import bernoulli_log_prob, bernoulli_sample
 from isingvae.models.multiscale import MultiscaleDecoder
 from isingvae.models.networks import build_decoder
 
@@ -61,9 +61,7 @@ class Decoding:
         """Configurations ``(B, L, L, 1)`` in {0, 1} drawn from ``p(x | c)``."""
         if self.decoder_kind == "autoregressive":
             return self.decoder.sample(c, seed)
-        logits = self.decode(c)
-        u = tf.random.stateless_uniform(tf.shape(logits), seed=seed)
-        return tf.cast(tf.math.log(u) < tf.math.log_sigmoid(logits), tf.float32)
+        return bernoulli_sample(self.decode(c), seed)
 
     def conditional_logits(self, x, c):
         """Logits of ``p(x_i = 1 | ...)`` at every site ``(B, L, L, 1)``: the decoder's

@@ -24,8 +24,8 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["LOG_2PI", "bernoulli_log_prob", "gaussian_kl", "gaussian_kl_between",
-           "gaussian_log_prob", "standard_normal_log_prob"]
+__all__ = ["LOG_2PI", "bernoulli_log_prob", "bernoulli_sample", "gaussian_kl",
+           "gaussian_kl_between", "gaussian_log_prob", "standard_normal_log_prob"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -54,6 +54,15 @@ def bernoulli_log_prob(x, logits):
     """
     s = 2.0 * x - 1.0
     return -tf.reduce_sum(tf.nn.softplus(-s * logits), axis=[-3, -2, -1])
+
+
+def bernoulli_sample(logits, seed):
+    """One draw in {0, 1} per logit, ``x_i = 1`` with probability ``sigmoid(logit_i)``,
+    from the stateless ``seed`` (two integers): ``log u < log sigmoid(logit)`` with ``u``
+    uniform, which stays exact for logits of any size.  Same shape and dtype as
+    ``logits``."""
+    u = tf.random.stateless_uniform(tf.shape(logits), seed=seed, dtype=logits.dtype)
+    return tf.cast(tf.math.log(u) < tf.math.log_sigmoid(logits), logits.dtype)
 
 
 def gaussian_kl_between(mean_q, log_var_q, mean_p, log_var_p):

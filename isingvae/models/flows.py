@@ -49,10 +49,10 @@ FLOW_KINDS = ("planar", "radial", "iaf", "realnvp")
 LOG_SCALE_BOUND = 3.0
 
 
-def _tfp():
-    import tensorflow_probability as tfp
+def _tfb():
+    from isingvae.models._tfp import tfb
 
-    return tfp
+    return tfb
 
 
 def _bounded(raw):
@@ -179,7 +179,7 @@ class CouplingNet(keras.layers.Layer):
 
 
 def _reverse(dim: int):
-    return _tfp().bijectors.Permute(permutation=list(range(dim - 1, -1, -1)))
+    return _tfb().Permute(permutation=list(range(dim - 1, -1, -1)))
 
 
 @keras.saving.register_keras_serializable(package="isingvae")
@@ -253,7 +253,7 @@ class PosteriorFlow(keras.layers.Layer):
         """The bijectors of the ``depth`` layers, in the order they are applied."""
         from isingvae.models import bijectors as own
 
-        tfb = _tfp().bijectors
+        tfb = _tfb()
         if self.amortized and context is None:
             raise ValueError("an amortized flow needs the encoder's context")
         steps = []
@@ -280,7 +280,7 @@ class PosteriorFlow(keras.layers.Layer):
 
     def bijector(self, context=None):
         """The whole flow ``z_0 -> z_K`` as one TFP bijector."""
-        return _tfp().bijectors.Chain(self.layer_bijectors(context)[::-1])
+        return _tfb().Chain(self.layer_bijectors(context)[::-1])
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "depth": self.depth,
@@ -309,8 +309,8 @@ class MAFPrior(keras.layers.Layer):
         self.built = True
 
     def distribution(self):
-        tfp = _tfp()
-        tfb, tfd = tfp.bijectors, tfp.distributions
+        from isingvae.models._tfp import tfb, tfd
+
         steps = []
         for k, net in enumerate(self.nets):
             if k > 0:

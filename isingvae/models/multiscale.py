@@ -41,6 +41,25 @@ temperature.
 
 Everything is in {0, 1} Bernoulli variables outside (``x``, as the other decoders) and
 in spins of +-1 inside, with 0 for a site not yet known.
+
+References:
+
+- D. Wu, L. Wang and P. Zhang, "Solving statistical mechanics using variational
+  autoregressive networks", Phys. Rev. Lett. 122, 080602 (2019): a product of
+  one-spin conditionals as a normalised model of a spin system's Boltzmann
+  distribution, with an exact likelihood.
+- S. Reed et al., "Parallel multiscale autoregressive density estimation", ICML
+  (2017): an order by subsampled grids, coarse to fine, with the sites of one group
+  drawn together, so that sampling takes a number of passes logarithmic in the size.
+- P. Białas, P. Korcyl and T. Stebel, "Hierarchical autoregressive neural networks for
+  statistical systems", Comput. Phys. Commun. 281, 108502 (2022): a hierarchical
+  order of the spins of an Ising lattice for autoregressive samplers.
+- R. J. Glauber, "Time-dependent statistics of the Ising model", J. Math. Phys. 4,
+  294-307 (1963): the heat-bath conditional of one spin given its neighbours, which
+  the last stage can represent exactly.
+- E. Perez, F. Strub, H. de Vries, V. Dumoulin and A. Courville, "FiLM: visual
+  reasoning with a general conditioning layer", AAAI (2018): the per-channel scale
+  and shift.
 """
 
 from __future__ import annotations
@@ -49,7 +68,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from isingvae.models.densities import bernoulli_sample
 from isingvae.models.layers import CircularPad2D
+from isingvae.models.options import MODEL_DEFAULTS as _D
 
 __all__ = ["STAGES_PER_LEVEL", "MultiscaleDecoder", "level_stages", "stage_schedule"]
 
@@ -112,7 +133,8 @@ class MultiscaleDecoder(keras.layers.Layer):
             ``L / 2`` on smaller lattices, so that even a 4 x 4 torus has one level).
     """
 
-    def __init__(self, L: int, cond_dim: int, width: int = 32, depth: int = 3,
+    def __init__(self, L: int, cond_dim: int, width: int = _D["decoder_width"],
+                 depth: int = _D["decoder_depth"],
                  coarse_units: int = 128, coarse: int | None = None, activation: str = "elu",
                  **kwargs):
         super().__init__(**kwargs)
@@ -239,10 +261,8 @@ class MultiscaleDecoder(keras.layers.Layer):
         stateless seed (two integers), refined per stage."""
         fold = tf.random.experimental.stateless_fold_in
 
-        def draw(logits, stage):
-            u = tf.random.stateless_uniform(tf.shape(logits), seed=fold(seed, stage),
-                                            dtype=logits.dtype)
-            return tf.where(tf.math.log(u) < tf.math.log_sigmoid(logits), 1.0, -1.0)
+        def draw(logits, stage):                  # spins of +-1
+            return 2.0 * bernoulli_sample(logits, fold(seed, stage)) - 1.0
 
         coarse = tf.reshape(self.coarse_net(c), [-1, self.n0, self.n0])
         s = self._place(draw(coarse, 0), self.s0)

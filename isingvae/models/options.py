@@ -185,7 +185,8 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "free_bits": DEFAULTS["free_bits"], "kl_estimator": DEFAULTS["kl_estimator"],
     "flow": DEFAULTS["flow"], "prior": DEFAULTS["prior"],
     "prior_depth": DEFAULTS["prior_depth"], "head_units": DEFAULTS["head_units"],
-    "decoder_width": DEFAULTS["decoder_width"], "decoder_depth": DEFAULTS["decoder_depth"],
+    "decoder": DEFAULTS["decoder"], "decoder_width": DEFAULTS["decoder_width"],
+    "decoder_depth": DEFAULTS["decoder_depth"],
 }
 
 

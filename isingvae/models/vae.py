@@ -74,6 +74,9 @@ from isingvae.models.options import (
 __all__ = ["TRAIN_NOISE", "VAE", "VALIDATION_NOISE", "compiled"]
 
 _D = MODEL_DEFAULTS
+#: settings a model saved before the key existed was built with (0.1.0 wrote no decoder:
+#: its models are factorised)
+SAVED_BEFORE_KEY = {"decoder": "factorized"}
 
 
 def compiled(model, method: str):
@@ -125,7 +128,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         flow_amortized: bool = True,
         prior: str = _D["prior"],
         prior_depth: int = _D["prior_depth"],
-        decoder: str = "factorized",
+        decoder: str = _D["decoder"],
         decoder_width: int = _D["decoder_width"],
         decoder_depth: int = _D["decoder_depth"],
         condition: str = "none",
@@ -211,6 +214,12 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         return self.prior_kind == "normal" and not self.conditioned
 
     # ------------------------------------------------------------ config
+    @classmethod
+    def from_config(cls, config):
+        """The model of a saved config; a key the saving version did not write yet takes
+        the value that version used (:data:`SAVED_BEFORE_KEY`), not today's default."""
+        return cls(**{**SAVED_BEFORE_KEY, **config})
+
     def get_config(self):
         base = super().get_config()
         t_min, t_max = self.t_range or (None, None)
@@ -249,9 +258,8 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         diagonal normal, or for a flow posterior the ``TransformedDistribution`` of that
         normal through the flow (planar and radial flows can sample it and score their
         own samples, ``experimental_sample_and_log_prob``, but not score other points)."""
-        import tensorflow_probability as tfp
+        from isingvae.models._tfp import tfd
 
-        tfd = tfp.distributions
         mean, log_var, context = self.encode_with_context(x, training=training)
         base = tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
         if self.flow is None:
