@@ -338,7 +338,7 @@ class IsingDataset:
             mask = np.isnan(t) if np.isnan(temp) else t == temp
             yield float(temp), self._view(self._absolute(mask), f"T={temp:g}")
 
-    def split(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Splits:
+    def split(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Splits[IsingDataset]:
         """Assign whole Markov chains to (train, validation, test) views.
 
         Chains are split separately at each temperature (a chain that appears at several
@@ -361,7 +361,7 @@ class IsingDataset:
         return Splits(*(self._view(idx[row_split == k], f"{SPLITS[k]} split (seed {seed})")
                         for k in range(3)))
 
-    def split_by_chains(self, train, validation, test) -> Splits:
+    def split_by_chains(self, train, validation, test) -> Splits[IsingDataset]:
         """The (train, validation, test) views of the rows of the given chain ids.
 
         The inverse of :meth:`Splits.chain_ids`: ``ds.split_by_chains(**parts.chain_ids())``

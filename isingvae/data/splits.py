@@ -30,16 +30,13 @@ The rule is frozen: run directories that recorded only the split seed recompute 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
 from isingvae.random import float_words
-
-if TYPE_CHECKING:
-    from isingvae.data.dataset import IsingDataset
 
 __all__ = ["DEFAULT_FRACTIONS", "SPLITS", "Splits", "allocate", "assign_chains",
            "check_fractions"]
@@ -54,12 +51,17 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 _SCARCE_ORDER = (0, 2, 1)
 
 
-class Splits(NamedTuple):
+#: the type of the views a :class:`Splits` holds (:class:`~isingvae.data.IsingDataset`,
+#: which this module, the rule of the split, does not need to know)
+View = TypeVar("View")
+
+
+class Splits(NamedTuple, Generic[View]):
     """Training, validation and test views of a dataset, split by Markov chain."""
 
-    train: IsingDataset
-    validation: IsingDataset
-    test: IsingDataset
+    train: View
+    validation: View
+    test: View
 
     def chain_counts(self) -> dict[float, tuple[int, int, int]]:
         """Number of chains per temperature in (train, validation, test).
