@@ -1,5 +1,7 @@
-"""The package's shape (docs/architecture.md): layers import downwards only, no cycles,
-no TensorFlow below the models, no module much over 400 lines but the numba kernels."""
+"""The package's shape (docs/architecture.md): layers import downwards only, also inside
+subpackages, no cycles (imports inside functions counted), no TensorFlow below the
+models, TensorFlow Probability imported in one module, no module much over 400 lines but
+the numba kernels."""
 
 from __future__ import annotations
 
@@ -15,8 +17,16 @@ LAYERS = {
     "_version": 0,
     "lattice": 0, "exact": 0, "stats": 0,
     "mc": 1, "storage": 2, "generation": 3, "data": 4, "models": 5, "training": 6,
-    "evaluation": 7, "analysis": 8, "pipeline": 9, "run_report": 9, "cli": 10,
+    "evaluation": 7, "analysis": 8, "run": 9, "cli": 10,
     "__main__": 11,
+}
+#: layers of the modules inside a subpackage, for those cut into steps that build on each
+#: other; a module imports siblings of its own layer or below
+SUBLAYERS = {
+    "data": {"splits": 0, "symmetry": 0, "tfdata": 1, "dataset": 2},
+    "evaluation": {"draws": 0, "importance": 0, "neural_mcmc": 0, "heads": 0,
+                   "likelihood": 1, "sampling": 1, "thermo": 1},
+    "run": {"plan": 0, "report": 0, "steps": 1},
 }
 #: parts of the package that never touch TensorFlow or Keras, not even when called
 NO_TENSORFLOW = ("exact", "lattice", "stats", "mc", "storage", "generation", "random", "_locks",
@@ -58,18 +68,43 @@ def test_layers_import_downwards_only():
     assert not wrong, wrong
 
 
-def test_no_import_cycles_at_module_level():
-    graph = {}
-    for parts, _, tree in _modules():
-        name = ".".join(("isingvae", *parts)).removesuffix(".__init__")
-        graph[name] = {n for n, _, top in _imports(tree) if top and n.startswith("isingvae.")}
+def _module_name(parts) -> str:
+    return ".".join(("isingvae", *parts)).removesuffix(".__init__")
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _targets(tree):
+    """(module, line) of every import of the package, at any depth; ``from pkg import
+    sub`` counts as an import of the submodule ``pkg.sub``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith("isingvae"):
+            subs = [f"{node.module}.{a.name}" for a in node.names
+                    if _is_module(f"{node.module}.{a.name}")]
+            for name in subs or [node.module]:
+                yield name, node.lineno
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("isingvae"):
+                    yield a.name, node.lineno
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    graph = {_module_name(parts): {n for n, _ in _targets(tree)}
+             for parts, _, tree in _modules()}
     state: dict[str, int] = {}
 
     def visit(node, stack):
         state[node] = 1
         for nxt in graph.get(node, ()):
-            # importing a submodule of one's own package from its __init__ is not a cycle
-            if nxt == node or node.startswith(nxt + ".") or nxt not in graph:
+            # a package's __init__ importing its own submodules, or a submodule reaching
+            # its package's lazy names, is not a cycle
+            if nxt == node or node.startswith(nxt + ".") or nxt.startswith(node + ".") \
+                    or nxt not in graph:
                 continue
             assert state.get(nxt) != 1, " -> ".join([*stack, node, nxt])
             if nxt not in state:
@@ -79,6 +114,31 @@ def test_no_import_cycles_at_module_level():
     for node in graph:
         if node not in state:
             visit(node, [])
+
+
+def test_subpackages_import_their_own_steps_downwards_only():
+    wrong, unlisted = [], []
+    for parts, path, tree in _modules():
+        if len(parts) != 2 or parts[0] not in SUBLAYERS or parts[1] == "__init__":
+            continue
+        layers = SUBLAYERS[parts[0]]
+        if parts[1] not in layers:
+            unlisted.append(str(path.relative_to(ROOT)))
+            continue
+        for name, line in _targets(tree):
+            bits = name.split(".")
+            if len(bits) >= 3 and bits[1] == parts[0] and bits[2] in layers \
+                    and layers[bits[2]] > layers[parts[1]]:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert not unlisted, f"give these modules a layer in SUBLAYERS: {unlisted}"
+    assert not wrong, wrong
+
+
+def test_tensorflow_probability_is_imported_in_one_module():
+    found = sorted({str(path.relative_to(ROOT)) for _, path, tree in _modules()
+                    for name, _, _ in _imports(tree)
+                    if name.split(".")[0] == "tensorflow_probability"})
+    assert found == ["isingvae/models/_tfp.py"], found
 
 
 def test_lower_layers_never_import_tensorflow():

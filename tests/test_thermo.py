@@ -1,4 +1,4 @@
-"""Neural importance sampling and neural MCMC (issue #18), against exact enumeration.
+"""Neural importance sampling and neural MCMC, against exact enumeration.
 
 The weights w = exp(-H/T) q(z|x) / (p(z) p(x|z)) have mean Z for any model, so even a
 deliberately poor (untrained, randomised) model must give ln Z of the 4 x 4 torus within
@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from isingvae import exact, lattice  # noqa: E402
-from isingvae.evaluation import thermo  # noqa: E402
+from isingvae.evaluation import draws, importance, neural_mcmc  # noqa: E402
 from isingvae.models import VAE  # noqa: E402
 from tests._vae_helpers import all_states, boltzmann_probabilities, exact_iid_file  # noqa: E402
 
@@ -55,9 +55,9 @@ def _poor_model(decoder: str, conditioned: bool, seed: int, fit: bool = True):
 
 
 def _estimate(model, T, n, seed=0):
-    spins, log_ratio = thermo.draw(model, T, n, seed)
+    spins, log_ratio = draws.proposals(model, T, n, seed)
     e, m = lattice.energy(spins), lattice.magnetization(spins)
-    return thermo.importance_estimates(e, m, log_ratio, T, 16), spins, log_ratio
+    return importance.importance_estimates(e, m, log_ratio, T, 16), spins, log_ratio
 
 
 @pytest.mark.parametrize("decoder,conditioned,fit,temperatures", [
@@ -90,7 +90,7 @@ def test_the_estimates_are_what_the_weights_say():
     m = rng.uniform(-1, 1, 500)
     log_ratio = rng.normal(0, 1, 500)
     T, N = 2.5, 16
-    est = thermo.importance_estimates(e, m, log_ratio, T, N)
+    est = importance.importance_estimates(e, m, log_ratio, T, N)
     w = np.exp(-N * e / T + log_ratio)
     p = w / w.sum()
     assert est["log_z_per_spin"] == pytest.approx(np.log(w.mean()) / N, rel=1e-12)
@@ -98,17 +98,22 @@ def test_the_estimates_are_what_the_weights_say():
     assert est["specific_heat"] == pytest.approx(N * (p @ e**2 - (p @ e) ** 2) / T**2,
                                                  rel=1e-10)
     assert est["ess_fraction"] == pytest.approx(w.sum() ** 2 / (w**2).sum() / 500, rel=1e-12)
+    assert np.allclose(importance.log_weights(e, log_ratio, T, N), np.log(w), rtol=1e-12)
+    for name in ("specific_heat", "susceptibility"):       # C/N and chi/N, two names
+        assert est[f"{name}_per_spin"] == est[name]
+        assert est[f"{name}_per_spin_stderr"] == est[f"{name}_stderr"]
     with pytest.raises(Exception, match="not finite"):
-        thermo.importance_estimates(e, m, np.where(np.arange(500) == 3, np.nan, log_ratio),
+        importance.importance_estimates(e, m, np.where(np.arange(500) == 3, np.nan, log_ratio),
                                     T, N)
 
 
 def test_neural_mcmc_samples_the_exact_distribution_of_e_and_m():
     model = _poor_model("autoregressive", True, 7)
     T, chains, steps = 2.3, 3000, 40
-    spins, log_ratio = thermo.draw(model, T, chains * steps, seed=1)
+    spins, log_ratio = draws.proposals(model, T, chains * steps, seed=1)
     e = lattice.energy(spins)
-    state, accepted = thermo.mcmc_chains(-16 * e / T + log_ratio, chains, seed=1)
+    state, accepted = neural_mcmc.mcmc_chains(
+        importance.log_weights(e, log_ratio, T, 16), chains, seed=1)
     assert 0.05 < accepted.mean() < 1.0
     final = spins[state[-1]]                        # one state per independent chain
     s = all_states(4)
@@ -127,8 +132,9 @@ def test_neural_mcmc_samples_the_exact_distribution_of_e_and_m():
     f_exp = np.append(expected[big], expected[~big].sum())
     assert stats.chisquare(f_obs, f_exp).pvalue > 1e-3
     # the chain's own summary
-    summary = thermo.mcmc_summary(e, state, accepted, burn=4)
-    assert summary["acceptance"] == pytest.approx(accepted[3:].mean())
+    summary = neural_mcmc.mcmc_summary(e, state, accepted, burn=4)
+    assert summary["acceptance_rate"] == pytest.approx(accepted[3:].mean())
+    assert summary["acceptance"] == summary["acceptance_rate"]
     assert summary["tau_int_energy"] >= 0.5
 
 
@@ -161,9 +167,14 @@ def test_thermo_and_mcmc_sampling_through_the_cli(tmp_path, capsys):
     for r in res["per_temperature"]:
         for key in ("log_z_per_spin", "free_energy_per_spin", "energy_per_spin",
                     "abs_magnetization", "specific_heat", "susceptibility",
+                    "specific_heat_per_spin", "susceptibility_per_spin",
                     "entropy_per_spin"):
             assert np.isfinite(r[key]) and r[f"{key}_stderr"] > 0
-        assert 0 < r["ess_fraction"] <= 1 and 0 <= r["mcmc"]["acceptance"] <= 1
+        assert 0 < r["ess_fraction"] <= 1 and 0 <= r["mcmc"]["acceptance_rate"] <= 1
+        # 3000 draws on 16 chains: 187 steps each, 170 kept after a burn-in of 17
+        assert (r["mcmc"]["steps_per_chain"], r["mcmc"]["burn_in"]) == (170, 17)
+        assert r["exact"]["specific_heat_per_spin"] == pytest.approx(float(
+            exact.finite_lattice(4, r["temperature"]).specific_heat))
         ex = exact.finite_lattice(4, r["temperature"])
         assert r["exact"]["free_energy_per_spin"] == pytest.approx(
             -r["temperature"] * float(ex.log_z))
@@ -182,7 +193,9 @@ def test_thermo_and_mcmc_sampling_through_the_cli(tmp_path, capsys):
 
     head = read_header(mc)
     assert head.algorithm == "vae-mcmc"
-    assert 0 < float(head.attrs["acceptance"]) <= 1 and float(head.attrs["tau_int_energy"]) > 0
+    assert 0 < float(head.attrs["acceptance_rate"]) <= 1 and float(head.attrs["tau_int_energy"]) > 0
+    assert head.attrs["acceptance"] == head.attrs["acceptance_rate"]       # its 0.1 name
+    assert int(head.attrs["burn_in"]) == neural_mcmc.burn_in(25) == 2
     # bad input: one line, exit 2, nothing written
     bad = tmp_path / "bad.json"
     for argv, needle in [
@@ -195,3 +208,30 @@ def test_thermo_and_mcmc_sampling_through_the_cli(tmp_path, capsys):
     ]:
         assert_refused(cli_or_exit(argv, capsys), needle)
     assert not bad.exists()
+
+
+def test_one_burn_in_rule_for_every_neural_mcmc():
+    """A tenth of the kept steps, at least one; kept_steps is the largest chain that fits."""
+    assert [neural_mcmc.burn_in(k) for k in (1, 9, 10, 25, 170, 1000)] == [1, 1, 1, 2, 17, 100]
+    for steps in range(2, 3000):
+        kept = neural_mcmc.kept_steps(steps)
+        assert kept + neural_mcmc.burn_in(kept) <= steps
+        assert kept + 1 + neural_mcmc.burn_in(kept + 1) > steps
+    assert neural_mcmc.kept_steps(1) == 0
+    rng = np.random.default_rng(0)
+    e, log_w = rng.normal(size=400), rng.normal(size=400)
+    run = neural_mcmc.run_chains(e, log_w, 4, kept=90, seed=3)
+    rows, chain = run.rows()
+    assert run.burn == 9 and run.state.shape == (99, 4)
+    assert rows.size == 360 and np.array_equal(chain, np.repeat(np.arange(4), 90))
+    assert np.array_equal(rows[:90], run.state[9:, 0])          # chain by chain
+    with pytest.raises(Exception, match="too few"):
+        neural_mcmc.run_chains(e, log_w, 4, kept=92, seed=3)      # 4 x 101 > 400
+
+
+def test_cli_chain_default_is_the_neural_mcmc_default():
+    from isingvae.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    chains = next(a for a in sub.choices["sample"]._actions if a.dest == "chains")
+    assert f"default {neural_mcmc.DEFAULT_CHAINS})" in chains.help

@@ -29,7 +29,8 @@ def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from isingvae.cli._tensorflow import import_quietly
-    from isingvae.evaluation.thermo import ESS_WARNING, thermo
+    from isingvae.evaluation.importance import ESS_WARNING
+    from isingvae.evaluation.thermo import thermo
 
     import_quietly()
     res = thermo(args.run_dir, args.temperatures, args.n, args.out, seed=args.seed,
@@ -46,10 +47,10 @@ def execute(args: argparse.Namespace) -> int:
               f"{r['free_energy_per_spin']:10.5f} {r['free_energy_per_spin_stderr']:8.5f} "
               f"{ex.get('free_energy_per_spin', float('nan')):10.5f} "
               f"{r['energy_per_spin']:9.5f} {r['energy_per_spin_stderr']:7.5f} "
-              f"{ex.get('energy_per_spin', float('nan')):9.5f} {r['specific_heat']:7.4f} "
-              f"{ex.get('specific_heat', float('nan')):7.4f} {r['entropy_per_spin']:7.4f} "
+              f"{ex.get('energy_per_spin', float('nan')):9.5f} {r['specific_heat_per_spin']:7.4f} "
+              f"{ex.get('specific_heat_per_spin', float('nan')):7.4f} {r['entropy_per_spin']:7.4f} "
               f"{ex.get('entropy_per_spin', float('nan')):7.4f} "
-              f"{r['mcmc']['acceptance']:6.3f}")
+              f"{r['mcmc']['acceptance_rate']:6.3f}")
     for r in res["per_temperature"]:
         if r["ess_warning"]:
             print(f"warning: at T = {r['temperature']:g} the effective sample size is "

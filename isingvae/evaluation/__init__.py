@@ -7,9 +7,15 @@
 - :mod:`~isingvae.evaluation.sampling`: :func:`sample`, configurations drawn from the
   model (or, with ``mcmc=True``, Boltzmann samples from neural MCMC chains), in the
   data's HDF5 layout;
+- :mod:`~isingvae.evaluation.draws`: configurations and weighted proposals drawn from a
+  model in batches, each kind from its own random stream;
+- :mod:`~isingvae.evaluation.importance`: the log-weights and estimators of neural
+  importance sampling (ln Z, F, u, C, chi, S and their errors);
+- :mod:`~isingvae.evaluation.neural_mcmc`: independence Metropolis-Hastings chains with
+  the model as proposal, their one burn-in rule and summary;
 - :mod:`~isingvae.evaluation.thermo` (a module; the function is ``thermo.thermo``):
-  free energy, energy, specific heat, susceptibility and entropy by neural importance
-  sampling, with a neural MCMC summary, against Kaufman's exact values.
+  ``isingvae thermo``, the estimators and a neural MCMC summary at each temperature
+  against Kaufman's exact values.
 
 Names load on first use (TensorFlow only when a model runs).
 """
@@ -21,6 +27,8 @@ _NAMES = {
     "AWAY_FROM_TC": "heads", "head_block": "heads", "head_metrics": "heads",
     "predictions": "heads",
     "sample": "sampling",
+    "importance_estimates": "importance", "log_weights": "importance",
+    "run_chains": "neural_mcmc",
 }
 
 __all__ = sorted(_NAMES)

@@ -167,8 +167,8 @@ def _evaluate(run, rows, held, ds, data, iw_samples, seed, progress) -> dict:
                "recon_per_spin": float(st["recon"].mean() / n_spins),
                "nll_mc_stderr": float(math.sqrt(st["mc_var"].sum()) / part.n / n_spins),
                "chains": int(np.unique(part.chain).size)}
-        if ds.J > 0 and ds.h == 0:
-            s = float(exact.finite_lattice(ds.L, temp, J=ds.J).entropy)
+        if (ex := exact.reference(ds.L, temp, ds.J, ds.h)) is not None:
+            s = float(ex.entropy)
             row["exact_entropy_per_spin"] = s
             row["nll_over_entropy"] = row["nll_per_spin"] / s
         out.append(row)

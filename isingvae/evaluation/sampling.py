@@ -3,9 +3,10 @@
 Each configuration is independent: ``z`` from the prior (or, for a model that
 conditions on temperature, the prior at that temperature), then the spins from the
 decoder (every spin from its Bernoulli probability for a factorised decoder, stage by
-stage for the autoregressive one).  Latents and spins of batch ``b`` come from
-the ``generate`` random stream of the seed refined by ``b`` (:mod:`isingvae.random`),
-so the same seed gives the same bits whatever else runs.
+stage for the autoregressive one), drawn by :func:`isingvae.evaluation.draws.configurations`
+from the ``generate`` random stream, so the same seed gives the same bits whatever else
+runs.  With ``mcmc`` the rows are exact Boltzmann samples instead, from neural MCMC
+chains (:mod:`isingvae.evaluation.neural_mcmc`) fed by the model's proposals.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from isingvae import _validate as _v
-from isingvae import random
 from isingvae.errors import InputError
+from isingvae.evaluation import draws, importance, neural_mcmc
+from isingvae.evaluation.draws import BATCH
+from isingvae.evaluation.neural_mcmc import DEFAULT_CHAINS
 
 __all__ = ["sample"]
 
@@ -36,28 +39,6 @@ def _made_by(path: Path) -> tuple[str | None, str]:
                                         f"algorithm {head.algorithm!r}")
 
 
-def check_trained_range(run, record: dict, temperatures, name: str = "temperature") -> None:
-    """Refuse a temperature outside the range a conditioned run was trained on (``name``
-    says what the message calls it); nothing to check for other runs or no temperatures."""
-    span = record.get("conditioning")
-    if span is None or temperatures is None:
-        return
-    lo, hi = span["t_min"], span["t_max"]
-    for t in temperatures:
-        if not lo - 1e-9 <= t <= hi + 1e-9:
-            raise InputError(f"{name} {t:g} lies outside the range the model in {run.path} "
-                             f"was trained on, [{lo:g}, {hi:g}]")
-
-
-def _check_temperatures(run, record: dict, temperatures: list[float] | None) -> None:
-    """Refuse, before TensorFlow, a temperature the run cannot generate at."""
-    if record.get("conditioning") is not None:
-        check_trained_range(run, record, temperatures, "--temperature")
-    elif temperatures is not None and record["settings"].get("head") != "m2-temperature":
-        raise InputError(f"the model in {run.path} does not condition on temperature; drop "
-                         f"--temperature, or train with --condition temperature")
-
-
 def sample(
     run_dir: str | os.PathLike,
     n: int,
@@ -66,9 +47,9 @@ def sample(
     seed: int = 0,
     temperature: float | Sequence[float] | None = None,
     force: bool = False,
-    batch_size: int = 4096,
+    batch_size: int = BATCH,
     mcmc: bool = False,
-    chains: int = 16,
+    chains: int = DEFAULT_CHAINS,
 ) -> Path:
     """Draw ``n`` configurations from a trained run into an HDF5 file
     (``docs/interfaces.md`` §1).
@@ -89,12 +70,14 @@ def sample(
     training rows were (the mixture it was trained on; each row records its ``T``).
 
     ``mcmc``: Boltzmann samples at one ``temperature`` instead, from ``chains`` neural
-    MCMC chains (:mod:`isingvae.evaluation.thermo`: independence Metropolis-Hastings with
-    the model as proposal, any single-level VAE without a posterior flow; an
-    unconditional model proposes from its one distribution at every T).  Each chain is
-    burnt in for a tenth of its length, rows of one chain share its ``chain`` id, and
-    the file has ``algorithm = "vae-mcmc"`` with ``acceptance``, ``tau_int_energy``
-    (steps) and ``burn_in`` attributes.
+    MCMC chains (:mod:`isingvae.evaluation.neural_mcmc`: independence Metropolis-Hastings
+    with the model as proposal, any single-level VAE without a posterior flow; an
+    unconditional model proposes from its one distribution at every T).  Each chain
+    keeps ``ceil(n / chains)`` steps after its burn-in
+    (:func:`~isingvae.evaluation.neural_mcmc.burn_in`), rows of one chain share its
+    ``chain`` id, and the file has ``algorithm = "vae-mcmc"`` with the attributes
+    ``acceptance_rate`` (also as ``acceptance``, its 0.1 name), ``tau_int_energy``
+    (steps), ``burn_in`` and ``chains``.
     """
     from isingvae import lattice
     from isingvae._locks import exclusive
@@ -110,15 +93,13 @@ def sample(
     record = run.trained()
     L = int(record["data"]["L"])
     if mcmc:
-        from isingvae.evaluation.thermo import check_run
-
         if temps is None or len(temps) != 1:
             raise InputError("--mcmc samples the Boltzmann distribution at one temperature: "
                              "give one --temperature")
         chains = _v.count("--chains", chains, hi=n)
-        check_run(run, record, temps)
+        run.check_proposal(record, temps)
     else:
-        _check_temperatures(run, record, temps)
+        run.check_generates_at(record, temps)
     plan = _rows_per_temperature(record, n, temps)
     rows = sum(c for _, c in plan)
     _v.fits_in_memory(f"--n {n} at L = {L}", rows * (L * L + 40))
@@ -141,7 +122,7 @@ def sample(
             return _write_mcmc(out, model, n, temps[0], seed, chains, data, batch_size,
                                {"run_dir": str(run.path.resolve()),
                                 "model_settings": record["settings"], "made_by": made_by})
-        spins = np.concatenate([_draw(model, c, seed, t, k, batch_size)
+        spins = np.concatenate([draws.configurations(model, c, seed, t, k, batch_size)
                                 for k, (t, c) in enumerate(plan)])
         column = np.concatenate([np.full(c, np.nan if t is None else t) for t, c in plan])
         return write_ising_file(
@@ -171,52 +152,27 @@ def _rows_per_temperature(record: dict, n: int, temps: list[float] | None
     return [(float(t), int(c)) for t, c in zip(span["temperatures"], counts, strict=True)]
 
 
-def _draw(model, n: int, seed: int, temperature: float | None, index: int,
-          batch_size: int) -> np.ndarray:
-    """``n`` spin configurations (int8) of ``model`` at ``temperature``; the keys are the
-    ``generate`` stream refined by the temperature's index and the batch."""
-    import tensorflow as tf
-
-    from isingvae.models import compiled
-
-    cls = None if temperature is None or model.conditioned else \
-        model.class_index_of_temperature(temperature)
-    draw = compiled(model, "sample_x") if cls is None else \
-        compiled(model, "sample_x_for_class")
-    fold = tf.random.experimental.stateless_fold_in
-    root = fold(tf.constant(random.tf_key(seed, "generate"), tf.int64), index)
-    spins = np.empty((n, model.L, model.L), np.int8)
-    for b0 in range(0, n, batch_size):
-        m = min(batch_size, n - b0)
-        at = cls if cls is not None else \
-            None if temperature is None else tf.constant(temperature, tf.float32)
-        x = draw(m, fold(root, b0), at)           # a tensor: no retracing per temperature
-        spins[b0:b0 + m] = np.where(x.numpy()[..., 0] > 0.5, 1, -1)
-    return spins
-
-
 def _write_mcmc(out: Path, model, n: int, T: float, seed: int, chains: int, data: dict,
                 batch_size: int, attrs: dict) -> Path:
     """``n`` rows from ``chains`` neural MCMC chains at ``T`` (:func:`sample`)."""
     from isingvae import lattice
-    from isingvae.evaluation import thermo
     from isingvae.storage import write_ising_file
 
     kept = -(-n // chains)                        # rows per chain, rounded up
-    burn = max(kept // 10, 1)
-    steps = kept + burn
     N, J, h = model.L * model.L, data["J"], data["h"]
-    spins, log_ratio = thermo.draw(model, T, steps * chains, seed, 0, batch_size)
+    spins, log_ratio = draws.proposals(model, T, chains * (kept + neural_mcmc.burn_in(kept)),
+                                       seed, 0, batch_size)
     e = lattice.energy(spins, J, h)
-    state, accepted = thermo.mcmc_chains(-N * e / T + log_ratio, chains, seed, 0)
-    summary = thermo.mcmc_summary(e, state, accepted, burn)
-    rows = state[burn:].T.reshape(-1)[:n]          # chain by chain
-    chain = np.repeat(np.arange(chains), kept)[:n]
+    chain_run = neural_mcmc.run_chains(e, importance.log_weights(e, log_ratio, T, N), chains,
+                                       kept, seed, 0)
+    rows, chain = (a[:n] for a in chain_run.rows())
     picked = spins[rows]
+    summary = chain_run.summary
     return write_ising_file(
         out, L=model.L, J=J, h=h, seed=seed, algorithm="vae-mcmc", spins=picked,
         temperature=np.full(n, T), energy=e[rows],
         magnetization=lattice.magnetization(picked), chain=chain,
-        attrs={**attrs, "acceptance": summary["acceptance"],
-               "tau_int_energy": summary["tau_int_energy"], "burn_in": burn,
+        attrs={**attrs, "acceptance_rate": summary["acceptance_rate"],
+               "acceptance": summary["acceptance_rate"],
+               "tau_int_energy": summary["tau_int_energy"], "burn_in": chain_run.burn,
                "chains": chains})

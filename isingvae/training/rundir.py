@@ -186,6 +186,48 @@ class RunDir:
         with open(path, newline="") as f:
             return [r for r in csv.DictReader(f) if int(r["epoch"]) < before_epoch]
 
+    # ------------------------------------------------------------------ what it can do
+    def check_trained_range(self, record: dict, temperatures,
+                            name: str = "temperature") -> None:
+        """Refuse a temperature outside the range a run conditioned on temperature was
+        trained on (``name``: what the message calls it); nothing to check for other
+        runs or no temperatures."""
+        span = record.get("conditioning")
+        if span is None or temperatures is None:
+            return
+        lo, hi = span["t_min"], span["t_max"]
+        for t in temperatures:
+            if not lo - 1e-9 <= t <= hi + 1e-9:
+                raise InputError(f"{name} {t:g} lies outside the range the model in "
+                                 f"{self.path} was trained on, [{lo:g}, {hi:g}]")
+
+    def check_generates_at(self, record: dict, temperatures) -> None:
+        """Refuse temperatures the run cannot generate configurations at: outside a
+        conditioned run's trained range, or any for a model that does not condition on
+        temperature (M2 with temperature classes checks its classes when it runs)."""
+        if record.get("conditioning") is not None:
+            self.check_trained_range(record, temperatures, "--temperature")
+        elif temperatures is not None and record["settings"].get("head") != "m2-temperature":
+            raise InputError(f"the model in {self.path} does not condition on temperature; "
+                             f"drop --temperature, or train with --condition temperature")
+
+    def check_proposal(self, record: dict, temperatures) -> None:
+        """Refuse a run that cannot propose for neural importance sampling or neural MCMC
+        (a posterior flow, two levels, M2), and temperatures outside a conditioned run's
+        trained range (an unconditional model proposes the same at every temperature)."""
+        settings = record["settings"]
+        if settings.get("flow", "none") != "none":
+            raise InputError(f"the model in {self.path} has a posterior flow "
+                             f"({settings['flow']}); importance weights need q(z|x) at the "
+                             f"prior's draws, which only the Gaussian posterior gives: train "
+                             f"with --flow none")
+        if int(settings.get("levels", 1)) != 1 or \
+                str(settings.get("head", "none")).startswith("m2"):
+            raise InputError(f"the model in {self.path} is hierarchical or M2; importance "
+                             f"sampling works with the single-level VAE (with or without a "
+                             f"VIB head)")
+        self.check_trained_range(record, temperatures)
+
     # ------------------------------------------------------------------ the data it saw
     def held_out(self, ds, record: dict | None = None) -> HeldOut:
         """The rows of ``ds`` this run did not train on, restricted to the temperatures it
