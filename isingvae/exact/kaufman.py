@@ -4,6 +4,18 @@ r"""Kaufman's (1949) exact partition function of the :math:`L \times L` torus at
 eigenvalue parameters :math:`\gamma_k`; it is evaluated in log space, with analytic
 first and second derivatives for the energy and the specific heat, so that it stays
 accurate at every temperature and at large ``L``.
+
+References:
+
+- B. Kaufman, "Crystal statistics. II. Partition function evaluated by spinor
+  analysis", Phys. Rev. 76, 1232-1243 (1949): the partition function of the finite
+  torus.
+- A. E. Ferdinand and M. E. Fisher, "Bounded and inhomogeneous Ising models. I.
+  Specific-heat anomaly of a finite lattice", Phys. Rev. 185, 832-846 (1969): the
+  specific heat of the finite torus from Kaufman's result, and the position of its
+  maximum (:func:`specific_heat_peak`).
+- P. D. Beale, "Exact distribution of energies in the two-dimensional Ising model",
+  Phys. Rev. Lett. 76, 78-81 (1996): the form of Kaufman's result evaluated here.
 """
 
 from __future__ import annotations

@@ -31,6 +31,24 @@ agree.
 >>> fit = fit_fss(L, 2.269185 + 1.5 / L, np.full(4, 0.01))
 >>> round(fit.tc, 6), round(fit.a, 6), fit.dof
 (2.269185, 1.5, 2)
+
+References:
+
+- M. E. Fisher and M. N. Barber, "Scaling theory for finite-size effects in the
+  critical region", Phys. Rev. Lett. 28, 1516-1519 (1972): the shift of a
+  pseudo-critical temperature as :math:`L^{-1/\nu}`.
+- A. E. Ferdinand and M. E. Fisher, "Bounded and inhomogeneous Ising models. I.
+  Specific-heat anomaly of a finite lattice", Phys. Rev. 185, 832-846 (1969): the
+  exact finite-size behaviour of the 2D Ising torus, whose specific-heat maximum
+  approaches :math:`T_c` as :math:`1/L`.
+- Particle Data Group, Review of Particle Physics, introduction, section on averaging
+  measurements (2024 edition: S. Navas et al., Phys. Rev. D 110, 030001): errors
+  scaled up by :math:`S = \sqrt{\chi^2/\mathrm{dof}}` when the measurements scatter
+  more than their error bars allow.
+- R. Barlow, "Systematic errors: facts and fictions", Advanced Statistical Techniques
+  in Particle Physics, Durham (2002), arXiv:hep-ex/0207026: when a result changes
+  under a variation of the analysis on overlapping data, only the part of the change
+  beyond :math:`\sqrt{|\sigma_1^2 - \sigma_2^2|}` counts as a systematic.
 """
 
 from __future__ import annotations
