@@ -1,6 +1,7 @@
 """How ``isingvae generate`` scales with threads, measured here and simulated for 16 and 64 cores.
 
-Run ``python benchmarks/generate_scaling.py`` (the job of issue #20 by default:
+Run ``python benchmarks/generate_scaling.py`` (by default the job
+``isingvae generate --L 32 --t-min 1.8 --t-max 2.8 --t-count 16 --samples 4096 --seed 2``:
 L = 32, 16 temperatures from 1.8 to 2.8, 4096 samples, seed 2).  Prints two tables and
 one JSON line.
 
@@ -15,7 +16,8 @@ one JSON line.
    alone on one core), :func:`isingvae.generation.schedule.simulate` plays the
    driver's policy on 1, 2, 16 and 64 cores; beside it, the total work over the cores
    and the critical path (a pilot and the longest of its tasks), which no schedule
-   beats.  The target of issue #20: critical path <= total work / 10 on 16 cores.
+   beats.  A schedule is near its best when the critical path is a small share of
+   the total work over the cores.
 
 Nothing else should run while it measures: the machine is shared.
 """

@@ -1,4 +1,4 @@
-"""The autoregressive (multiscale) decoder and conditioning on temperature (issue #17).
+"""The autoregressive (multiscale) decoder and conditioning on temperature.
 
 Exactness first: p(x|c) of the multiscale decoder sums to one over every configuration
 of the 4 x 4 torus, equals the product of its per-site conditionals computed one stage

@@ -1,4 +1,4 @@
-"""Balanced generation (issue #20): chains and blocks per temperature from the pilot, the
+"""Balanced generation: chains and blocks per temperature from the pilot, the
 order the driver hands jobs out in, threads and Dask with the same bits, the schedule
 simulation, and runs of the previous generator version refused as other settings."""
 

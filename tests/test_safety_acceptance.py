@@ -1,4 +1,4 @@
-"""Hostile input, class 6 of issue #16: one validator per kind of value, used by every
+"""Hostile input (class 6 of the safety checks): one validator per kind of value, used by every
 command, so that the same value is accepted or refused alike everywhere, with messages
 of one shape (``<flag> must be ..., got <value>``).
 

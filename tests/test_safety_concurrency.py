@@ -1,4 +1,4 @@
-"""Hostile input, class 7 of issue #16: concurrent writers never corrupt an output.
+"""Hostile input (class 7 of the safety checks): concurrent writers never corrupt an output.
 
 A writer holds an exclusive lock on its output (:mod:`isingvae._locks`) for its whole
 run; a second one is refused in one line naming the holder's process id.  A ``complete``

@@ -1,4 +1,4 @@
-"""Hostile input, class 2 of issue #16: a full disk is a one-line error, never a crash.
+"""Hostile input (class 2 of the safety checks): a full disk is a one-line error, never a crash.
 
 On a full file system every command exits 2 with one line naming the file and the free
 space, leaves the files a user already had byte-identical, leaves nothing that blocks

@@ -1,4 +1,4 @@
-"""Hostile input, class 8 of issue #16: a failed command leaves nothing that blocks the
+"""Hostile input (class 8 of the safety checks): a failed command leaves nothing that blocks the
 next one, and every message names the real problem and a fix that exists.
 
 ``generate``'s cases are the functions named ``test_generate_*``.  Only an unfinished

@@ -1,4 +1,4 @@
-"""Hostile input, class 3 of issue #16: values beyond what the machine or the libraries can
+"""Hostile input (class 3 of the safety checks): values beyond what the machine or the libraries can
 hold are refused up front, in one line that names the value and the limit.
 
 Sizes are checked against a memory estimate of the work (half of the machine's physical

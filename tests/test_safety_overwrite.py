@@ -1,4 +1,4 @@
-"""Hostile input, class 1 of issue #16: nothing a user made is ever overwritten.
+"""Hostile input (class 1 of the safety checks): nothing a user made is ever overwritten.
 
 A command that writes refuses to replace a file it did not make for the same purpose
 with the same settings, unless ``--force``: exit status 2, one line naming the file and

@@ -1,4 +1,4 @@
-"""Hostile input, class 5 of issue #16: damaged resume state is detected, discarded and
+"""Hostile input (class 5 of the safety checks): damaged resume state is detected, discarded and
 recomputed, and the resumed command ends with the bits of an uninterrupted run.
 
 ``generate``'s cases are the functions named ``test_generate_*``: a shard

@@ -1,4 +1,4 @@
-"""Hostile input, class 4 of issue #16: damaged run directories.
+"""Hostile input (class 4 of the safety checks): damaged run directories.
 
 One reader (isingvae.training.RunDir) gives every command the same one-line messages for
 a config.json that is not JSON, is a list, lacks its keys or holds bad settings, and for

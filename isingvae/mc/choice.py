@@ -60,7 +60,8 @@ COST_NS_PER_SPIN = {"metropolis": 0.09, "wolff": 18.0}
 #: every spin has been flipped once.  Measured values are 2.5 to 3.4 near T_c
 #: (generator version 3, L = 32, T = 2.2 to 2.4), so the test errs on the side of
 #: piloting Wolff; with the bound at tau = 1/2, f = 1 it piloted Wolff at four
-#: temperatures of the issue #20 job, 2.5 s of 6.2 s of work, and lost every time
+#: temperatures of the benchmark job (``benchmarks/generate_scaling.py``), 2.5 s of 6.2 s
+#: of work, and lost every time
 WOLFF_BEST_TAU_WORK = 1.0
 
 

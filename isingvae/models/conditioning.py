@@ -21,6 +21,12 @@ that sees ``x`` also sees ``T``.  It conditions
 
 An unconditional model has the standard normal prior or a learned MAF prior
 (:class:`~isingvae.models.flows.MAFPrior`); both are served here too.
+
+References: K. Sohn, H. Lee and X. Yan, "Learning structured output representation using
+deep conditional generative models", NeurIPS (2015), for a VAE whose encoder, decoder and
+prior all see the conditioning variable; N. Dilokthanakul et al., "Deep unsupervised
+clustering with Gaussian mixture variational autoencoders", arXiv:1611.02648 (2016), for
+a mixture-of-Gaussians prior.
 """
 
 from __future__ import annotations
