@@ -1,7 +1,7 @@
 """Calibration of the critical-temperature error bars: how often they cover Onsager's T_c.
 
 Run ``python benchmarks/tc_coverage.py --reps 20 --out tc-coverage``.  Each repetition
-is the main job (:func:`isingvae.pipeline.run`) on a small plan with its own seed: new
+is the main job (:func:`isingvae.run.run`) on a small plan with its own seed: new
 Monte Carlo data, an ensemble of VAEs per size, and the analysis.  Nothing is timed for
 a verdict; the point is the statistics of the reported estimates over independent
 repetitions.  Per estimator it prints
@@ -41,7 +41,7 @@ TC = exact.critical_temperature()
 
 
 def plan_for(args, seed: int):
-    from isingvae.pipeline import RunPlan
+    from isingvae.run import RunPlan
 
     temps = tuple(np.round(np.linspace(args.t_min, args.t_max, args.t_count), 6))
     base = RunPlan(sizes=tuple(args.sizes), temperatures=temps, samples=args.samples,
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             return 2
         settings_path.write_text(json.dumps(settings) + "\n")
     if not args.table:
-        from isingvae import pipeline
+        from isingvae import run as job
         from isingvae.cli._tensorflow import import_quietly
 
         import_quietly()
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
             if any(r["seed"] == seed for r in done()):
                 continue
             t0 = time.perf_counter()
-            res = pipeline.run(out / f"rep{k}", plan_for(args, seed), quiet=True)
+            res = job.run(out / f"rep{k}", plan_for(args, seed), quiet=True)
             line = record(res["report"], time.perf_counter() - t0, seed)
             with results_path.open("a") as f:          # one whole line per repetition
                 f.write(json.dumps(line) + "\n")

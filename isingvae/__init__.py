@@ -13,7 +13,7 @@ The package is cut by concept, dependencies flowing one way (``docs/architecture
   :mod:`isingvae.training` (settings, run directories, the training loop),
   :mod:`isingvae.evaluation` (held-out likelihood, head scores, sampling);
 - results: :mod:`isingvae.analysis` (latents, T_c, samples, ``report.json``),
-  :mod:`isingvae.pipeline` (``isingvae run``), :mod:`isingvae.cli` (the command).
+  :mod:`isingvae.run` (``isingvae run``), :mod:`isingvae.cli` (the command).
 
 Shared rules have one home each: :mod:`isingvae._validate` (argument checks),
 :mod:`isingvae._atomic` (every file write), :mod:`isingvae.random` (every learning-side
@@ -33,8 +33,8 @@ from isingvae import _keras_hook
 from isingvae._version import __version__
 
 _LAZY_SUBMODULES = {"analysis", "cli", "data", "errors", "evaluation", "exact", "generation",
-                    "lattice", "mc", "models", "pipeline", "progress", "random", "run_report",
-                    "stats", "storage", "training"}
+                    "lattice", "mc", "models", "progress", "random", "run", "stats", "storage",
+                    "training"}
 
 __all__ = ["__version__", *sorted(_LAZY_SUBMODULES)]
 

@@ -25,10 +25,12 @@ purpose                #   used for
 ``thermo``             11  the model's draws of (z, x) for importance sampling and MCMC
 ``mcmc``               12  the accept/reject uniforms of the neural MCMC chains
 ``ensemble``           13  the training seed of each further member of an ensemble
+``run-data``           14  the Monte Carlo seed of each lattice size of ``isingvae run``
 =====================  ==  =========================================================
 
 The Monte Carlo generator has its own derivation (``isingvae.generation``), versioned
-with the generator, because its bits are recorded in data files.
+with the generator, because its bits are recorded in data files; ``run-data`` only picks
+the seed such a generation starts from.
 
 >>> a = generator(0, "batches").integers(1 << 30)
 >>> b = generator(0, "batches").integers(1 << 30)
@@ -62,6 +64,7 @@ STREAMS = {
     "thermo": 11,
     "mcmc": 12,
     "ensemble": 13,
+    "run-data": 14,
 }
 
 

@@ -1,4 +1,5 @@
-"""``isingvae run`` end to end on the quick plan: report folder, reuse of finished steps."""
+"""``isingvae run`` end to end on the quick plan: report folder, reuse of finished steps;
+the seeds of its plan and the refusal of a work folder of another run version."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from isingvae import cli
+from isingvae import cli, random
+from isingvae.errors import InputError
+from isingvae.run import QUICK, RunPlan
+from isingvae.run.plan import RUN_RECORD, RUN_VERSION
 
 
 def _digest(path):
@@ -55,8 +59,6 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
                       )["settings"]["head"] == "none"
     assert "classifier.png" in report["figures"]
     # an ensemble of two VAEs per size: the second with its own seed stream
-    from isingvae import random
-
     second_seed = json.loads((out / "work" / "runs" / "L8-member2" / "config.json"
                               ).read_text())["settings"]["seed"]
     assert second_seed == random.int_seed(1, "ensemble", 1) != 1
@@ -66,6 +68,14 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
     assert latent8 and all(e["ensemble"] == 2 for e in latent8)
     assert "Headline" in readme or "No headline" in readme
     assert "exact specific-heat peak (Kaufman) | 12 |" in readme
+    # each size's data from the plan's run-data stream; the folder says its run version
+    from isingvae import storage
+
+    for L in QUICK.sizes:
+        attrs = storage.read_header(out / "work" / "data" / f"L{L}.h5").attrs
+        assert json.loads(attrs["generation"])["seed"] == QUICK.data_seed(L)
+    assert json.loads((out / RUN_RECORD).read_text()) == {
+        "run_version": RUN_VERSION, "plan": json.loads(json.dumps(QUICK.to_json()))}
 
     assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
     second = json.loads((out / "timings.json").read_text())
@@ -96,3 +106,38 @@ def test_run_refuses_an_out_that_is_a_file(tmp_path, capsys):
     assert cli.main(["run", "--quick", "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "taken" in err and "Traceback" not in err
+
+
+def test_data_seeds_are_the_run_data_stream_and_never_shared_between_plans():
+    sizes = (8, 12, 16, 24, 32, 48, 64)
+    seeds = {(s, L): RunPlan(seed=s).data_seed(L) for s in range(64) for L in sizes}
+    assert len(set(seeds.values())) == len(seeds)        # seed + L gave 1 + 24 = 9 + 16
+    assert seeds[1, 24] != seeds[9, 16] and seeds[1, 24] != 1 + 24
+    assert seeds[1, 24] == random.int_seed(1, "run-data", 24, bits=63)
+    assert all(0 <= s < 2**63 for s in seeds.values())   # a GenerationPlan seed
+    assert RunPlan(seed=1).data_seed(24) == RunPlan(seed=1, samples=7).data_seed(24)
+
+
+@pytest.mark.parametrize("record", [RUN_RECORD, "timings.json"])
+def test_run_refuses_a_folder_of_an_older_run_version_unless_forced(tmp_path, capsys,
+                                                                    record):
+    """A work folder of the previous code (seed + L data; a record with only its plan,
+    in run.json or, older still, in timings.json) is another job: refused in one line
+    naming the version, replaced with --force."""
+    from isingvae.run.steps import _claim
+
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / record).write_text(json.dumps({"plan": QUICK.to_json()}))
+    assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"run_version: 1 -> {RUN_VERSION}" in err and "run-data" in err
+    assert "--force" in err and not (out / "work").exists()
+    with pytest.raises(InputError, match="run version"):
+        _claim(out, QUICK, force=False)
+    _claim(out, QUICK, force=True)
+    assert json.loads((out / RUN_RECORD).read_text())["run_version"] == RUN_VERSION
+    _claim(out, QUICK, force=False)                      # now this job's folder
+    with pytest.raises(InputError, match="another plan"):
+        _claim(out, RunPlan(sizes=(8,), temperatures=QUICK.temperatures), force=False)

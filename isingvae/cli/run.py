@@ -1,5 +1,5 @@
 """``isingvae run``: the main job end to end on its built-in default
-(:mod:`isingvae.pipeline`)."""
+(:mod:`isingvae.run`)."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from isingvae import pipeline
+    from isingvae import run as job
     from isingvae.cli._tensorflow import import_quietly
 
-    plan = pipeline.QUICK if args.quick else pipeline.DEFAULT
+    plan = job.QUICK if args.quick else job.DEFAULT
     if args.ensemble is not None:
         plan = replace(plan, ensemble=args.ensemble)     # refused in one line if bad
     import_quietly()
-    res = pipeline.run(args.out, plan, quiet=args.quiet, force=args.force)
+    res = job.run(args.out, plan, quiet=args.quiet, force=args.force)
     for e in res["report"]["tc_estimates"]:
         if e["L"] is None:
             print(f"{e['method']:<34} Tc = {e['tc']:.4f} +- {e['stderr']:.4f}"

@@ -1,38 +1,7 @@
-"""The main job, ``isingvae run``: data to a report in one command.
-
-For each lattice size of a :class:`RunPlan` it generates Monte Carlo data on a
-temperature grid through T_c and trains the package's default VAE (the autoregressive
-decoder, conditioned on temperature) as an ensemble of ``RunPlan.ensemble`` models with
-different training seeds: the first (``work/runs/L16``) gives the held-out likelihood,
-the configurations generated at every temperature and the thermodynamics; the latents of
-all of them give the T_c estimates that use no labels, their spread entering every error
-bar.  Separately it trains a VAE with a VIB phase head (the supervised T_c, where its
-classifier crosses 1/2), evaluates the first VAE's held-out likelihood and the head's
-held-out accuracy, and then analyses all sizes together.  The VAE and the head are
-trained apart because a head trained jointly pulls the latents toward the label and
-spoils the unsupervised estimates.  The output folder holds
-
-- ``README.md``: the headline numbers (held-out NLL against the exact entropy, every
-  T_c estimate against Onsager's, the latent-magnetization correlation, the classifier's
-  accuracy, the physics of generated configurations) with the figures embedded;
-- ``report.json`` and the PNG figures of ``isingvae analyze``;
-- ``thermo.json`` and ``thermo.png``: free energy, energy, specific heat and entropy of
-  the smallest size by neural importance sampling with its VAE, against Kaufman
-  (``isingvae thermo``);
-- ``run.json``: the plan, written first (a folder that holds anything else, or another
-  plan, is refused unless ``--force``);
-- ``timings.json``: the machine (CPU model, cores, AVX-512) and the wall time of every
-  step (``seconds`` in this call; ``seconds_to_make`` when the step did its work, kept
-  from an earlier call for a reused step);
-- ``work/``: the data files (``work/data/L16.h5``) and run directories
-  (``work/runs/L16`` for the VAE, ``work/runs/L16-member2`` ... for the rest of its
-  ensemble, ``work/runs/L16-vib`` for the head), usable with the
-  other commands.
-
-Every step is reused when its output is already complete (generation and training
-resume after an interruption), so re-running the command finishes an interrupted job
-and redoes only the analysis.  Same plan, same bits.
-"""
+"""The steps of ``isingvae run`` (:func:`run`): generate, train, evaluate, score, analyse
+and the thermodynamics, each reused when its output is complete, timed into
+``timings.json`` on the :func:`machine` it ran on; what they write is described in
+:mod:`isingvae.run`."""
 
 from __future__ import annotations
 
@@ -40,86 +9,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from isingvae._atomic import write_text
 from isingvae._locks import exclusive
 from isingvae.errors import InputError
+from isingvae.run.plan import DEFAULT, RUN_CHANGES, RUN_RECORD, RUN_VERSION, RunPlan
 
-__all__ = ["DEFAULT", "QUICK", "RunPlan", "run"]
-
-#: the job's plan, written first, so that a folder says whose it is
-RUN_RECORD = "run.json"
-#: models per size at most (``--ensemble``)
-MAX_ENSEMBLE = 16
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What ``isingvae run`` does: sizes, temperature grid, samples, training and analysis."""
-
-    sizes: tuple[int, ...] = (16, 24, 32)
-    temperatures: tuple[float, ...] = tuple(np.round(np.linspace(1.8, 2.8, 21), 6))
-    #: configurations per temperature and epochs: 200 and 3 (800 and 10 before the
-    #: autoregressive decoder, 6 before the ensemble of two), for the 10-minute budget of
-    #: the main job on a 2-core machine without AVX-512; one model conditioned on T
-    #: shares them across the grid
-    samples: int = 200
-    chains: int = 32
-    seed: int = 1
-    epochs: int = 3
-    #: TrainConfig settings of the VAE (beyond epochs and seed): the package's default,
-    #: the autoregressive decoder conditioned on temperature, with batches of 64 (twice
-    #: the updates of the default 128 for 13 % more time: with so few epochs, generated
-    #: energies at L = 32 came 4 % from Kaufman's instead of 7 %)
-    train: dict = field(default_factory=lambda: {"batch_size": 64})
-    #: settings of the supervised run, on top of ``train``; None: no supervised run.  Few
-    #: epochs: the crossing moved by less than its seed-to-seed scatter from 5 to 10; the
-    #: factorised decoder: the head needs the encoder only, and it costs a third
-    head: dict | None = field(default_factory=lambda: {"head": "vib-phase", "epochs": 3,
-                                                       "decoder": "factorized"})
-    iw_samples: int = 50
-    #: generated configurations per size: 50 at each of the 21 temperatures
-    analysis_samples: int = 1050
-    bootstrap: int = 100
-    #: draws per temperature of the neural importance sampling on the smallest size
-    #: (``isingvae thermo``; 0: none)
-    thermo_samples: int = 500
-    #: VAEs trained per size on the same data (training seeds ``seed`` and then streams
-    #: of :mod:`isingvae.random`): their spread enters every T_c error bar
-    ensemble: int = 2
-
-    def __post_init__(self):
-        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
-                or not 1 <= self.ensemble <= MAX_ENSEMBLE:
-            raise InputError(f"--ensemble must be an integer from 1 to {MAX_ENSEMBLE}, got "
-                             f"{self.ensemble!r}")
-
-    def member_seed(self, k: int) -> int:
-        """Training seed of ensemble member ``k`` (0: the plan's seed)."""
-        from isingvae import random
-
-        return self.seed if k == 0 else random.int_seed(self.seed, "ensemble", k)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["temperatures"] = [float(t) for t in self.temperatures]
-        d["sizes"] = list(self.sizes)
-        return d
-
-
-#: the built-in default: L = 16, 24 and 32, 21 temperatures from 1.8 to 2.8 (step 0.05)
-DEFAULT = RunPlan()
-#: a smoke-test plan that runs in well under a minute (``isingvae run --quick``)
-QUICK = RunPlan(sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), samples=128,
-                chains=8, epochs=3,
-                train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
-                head={"head": "vib-phase", "decoder": "factorized", "epochs": 8},
-                iw_samples=10, analysis_samples=120, bootstrap=20, thermo_samples=200,
-                ensemble=2)
+__all__ = ["machine", "run"]
 
 
 def _say(text: str, quiet: bool) -> None:
@@ -193,31 +90,45 @@ def machine() -> dict:
     return {"cpu": name, "cores": os.cpu_count(), "avx512": "avx512f" in flags.split()}
 
 
+def _prior(out: Path) -> dict | None:
+    """The record of the job in ``out``: ``run.json``, or, for folders made before that
+    file existed, ``timings.json``; a record without ``run_version`` is of version 1."""
+    for name in (RUN_RECORD, "timings.json"):
+        try:
+            record = json.loads((out / name).read_text())
+            return {"run_version": record.get("run_version", 1), "plan": record["plan"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
+
+
 def _claim(out: Path, plan: RunPlan, force: bool) -> None:
-    """Refuse a folder that holds anything but this job (its plan recorded in
-    ``run.json``, or, for folders made before that file existed, in ``timings.json``),
-    unless ``force``; then record the plan."""
+    """Refuse a folder that holds anything but this job (the same plan, of this
+    :data:`RUN_VERSION`), unless ``force``; then record the plan and the version."""
+    record = {"run_version": RUN_VERSION, "plan": plan.to_json()}
     if out.is_dir() and any(out.iterdir()) and not force:
-        prior = None
-        for name in (RUN_RECORD, "timings.json"):
-            try:
-                prior = json.loads((out / name).read_text())["plan"]
-                break
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+        prior = _prior(out)
         if prior is None:
             raise InputError(f"{out} holds files that 'isingvae run' did not write; choose "
                              f"another --out, or pass --force to write there anyway")
-        if prior != json.loads(json.dumps(plan.to_json())):     # as it reads back
+        if prior["run_version"] != RUN_VERSION:
+            old = prior["run_version"]
+            change = "; ".join(RUN_CHANGES[v] for v in range(old + 1, RUN_VERSION + 1)
+                               if v in RUN_CHANGES) if isinstance(old, int) \
+                and old < RUN_VERSION else "written by another version of isingvae"
+            raise InputError(f"{out} holds a job of another run version (run_version: "
+                             f"{old!r} -> {RUN_VERSION}: {change}); choose another --out, "
+                             f"or pass --force to replace its steps")
+        if prior["plan"] != json.loads(json.dumps(record["plan"])):     # as it reads back
             raise InputError(f"{out} holds a job with another plan; choose another --out, or "
                              f"pass --force to replace its steps")
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / RUN_RECORD, json.dumps({"plan": plan.to_json()}, indent=2) + "\n")
+    write_text(out / RUN_RECORD, json.dumps(record, indent=2) + "\n")
 
 
 def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
         quiet: bool = False, force: bool = False) -> dict:
-    """Run the whole job into ``out`` (module docstring); return the timings and report.
+    """Run the whole job into ``out`` (:mod:`isingvae.run`); return the timings and report.
 
     ``out`` must be new, empty or hold this same job (whose finished steps are reused);
     anything else is refused unless ``force``, which also lets the steps replace data
@@ -262,7 +173,8 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
     for L in plan.sizes:
         path = out / "work" / "data" / f"L{L}.h5"
         gen = GenerationPlan(L=L, temperatures=tuple(plan.temperatures),
-                             samples=plan.samples, chains=plan.chains, seed=plan.seed + L)
+                             samples=plan.samples, chains=plan.chains,
+                             seed=plan.data_seed(L))
         res = step(f"generate L={L}", lambda g=gen, p=path: generate(
             g, p, force=force, progress=False if quiet else None))
         if res is not None and res.already_complete:
@@ -310,11 +222,12 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
         t["seconds_to_make"] = earlier.get(t["step"], t["seconds"]) if t["reused"] \
             else t["seconds"]
     total = sum(t["seconds"] for t in timings)
-    record = {"plan": plan.to_json(), "machine": machine(), "steps": timings,
+    record = {"run_version": RUN_VERSION, "plan": plan.to_json(), "machine": machine(),
+              "steps": timings,
               "total_seconds": round(total, 2),
               "job_seconds": round(sum(t["seconds_to_make"] for t in timings), 2)}
     write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
-    from isingvae.run_report import summary
+    from isingvae.run.report import summary
 
     write_text(out / "README.md", summary(report, evaluations, plan, record, heads,
                                           thermo_result))
