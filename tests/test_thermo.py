@@ -161,9 +161,14 @@ def test_thermo_and_mcmc_sampling_through_the_cli(tmp_path, capsys):
     code, text, err = cli(["thermo", run, "--temperatures", "2.0,2.25", "--n", 3000,
                            "--out", out, "--quiet"], capsys)
     assert code == 0, err
-    res = json.loads(out.read_text())
+    res = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(c))  # no NaN
     assert (tmp_path / "thermo.png").stat().st_size > 1000
     assert [r["temperature"] for r in res["per_temperature"]] == [2.0, 2.25]
+    assert res["reliability_thresholds"] == importance.thresholds()
+    header = text.splitlines()[0].split()
+    for column in ("ESS/n", "ESS", "k-hat", "ok"):
+        assert column in header
+    table = text.splitlines()[1:3]
     for r in res["per_temperature"]:
         for key in ("log_z_per_spin", "free_energy_per_spin", "energy_per_spin",
                     "abs_magnetization", "specific_heat", "susceptibility",
@@ -180,6 +185,18 @@ def test_thermo_and_mcmc_sampling_through_the_cli(tmp_path, capsys):
             -r["temperature"] * float(ex.log_z))
         assert abs(r["free_energy_per_spin"] - r["exact"]["free_energy_per_spin"]) < \
             5 * r["free_energy_per_spin_stderr"] + 1e-6
+        # the reliability diagnostics, and what the table and the lines below it say
+        assert r["ess"] == pytest.approx(r["ess_fraction"] * 3000)
+        assert r["pareto_k"] is None or np.isfinite(r["pareto_k"])
+        assert r["batches"] == importance.BATCHES
+        assert r["reliable"] == (r["unreliable_because"] is None)
+        assert r["stderr_inflated"] == (not r["reliable"])
+        assert r["free_energy_per_spin_stderr"] >= r["stderr_delta"]["free_energy_per_spin"]
+        line = next(t for t in table if t.split()[0] == f"{r['temperature']:.4f}")
+        assert line.split()[2] == f"{r['ess']:.1f}"
+        assert line.split()[4] in (("yes", "slow") if r["reliable"] else ("NO",))
+        said = f"unreliable at T = {r['temperature']:g}: {r['unreliable_because']}"
+        assert (said in text) == (not r["reliable"])
     # Boltzmann samples from the chains, in the data layout
     mc = tmp_path / "mcmc.h5"
     code, text, err = cli(["sample", run, "--mcmc", "--temperature", 2.5, "--n", 200,

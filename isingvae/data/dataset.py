@@ -338,7 +338,8 @@ class IsingDataset:
             mask = np.isnan(t) if np.isnan(temp) else t == temp
             yield float(temp), self._view(self._absolute(mask), f"T={temp:g}")
 
-    def split(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Splits[IsingDataset]:
+    def split(self, fractions: Sequence[float] = DEFAULT_FRACTIONS,
+              seed: int = 0) -> Splits[IsingDataset]:
         """Assign whole Markov chains to (train, validation, test) views.
 
         Chains are split separately at each temperature (a chain that appears at several

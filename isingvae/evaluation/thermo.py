@@ -3,11 +3,12 @@
 At each temperature the run's model proposes ``n`` pairs ``(z, x)``
 (:func:`isingvae.evaluation.draws.proposals`, the ``thermo`` random stream refined by the
 temperature's index); their importance weights give the free energy, energy, specific
-heat, susceptibility, entropy and ``<|m|>`` per spin with error bars
-(:mod:`isingvae.evaluation.importance`), and the same proposals feed a neural MCMC run
-whose acceptance rate and autocorrelation time say how good a proposal the model is
-(:mod:`isingvae.evaluation.neural_mcmc`).  Each row stands next to the exact values of
-the run's ``L x L`` torus where Kaufman's solution applies
+heat, susceptibility, entropy and ``<|m|>`` per spin with error bars and a verdict on
+whether those error bars can be trusted (:mod:`isingvae.evaluation.importance`:
+effective sample size, Pareto k-hat of the largest weights, batch errors), and the same
+proposals feed a neural MCMC run whose acceptance rate and autocorrelation time say how
+good a proposal the model is (:mod:`isingvae.evaluation.neural_mcmc`).  Each row stands
+next to the exact values of the run's ``L x L`` torus where Kaufman's solution applies
 (:func:`isingvae.exact.reference`).  Same seed, same numbers.
 """
 
@@ -44,11 +45,15 @@ def thermo(run_dir: str | os.PathLike, temperatures: Sequence[float], n: int,
     """Importance-sampling estimates and a neural-MCMC summary at each temperature of a
     trained run, next to Kaufman's exact values for the run's ``L`` (zero field).
 
-    Writes ``out`` (JSON: ``run_dir``, ``L``, ``n``, ``seed``, ``per_temperature``;
-    ``docs/interfaces.md``) when it is given, and returns the record.  A row whose ESS is
-    under :data:`~isingvae.evaluation.importance.ESS_WARNING` of its draws carries
-    ``ess_warning: true``.  ``model``: the run's model, already loaded (else it is loaded
-    here).  The figure is :func:`isingvae.analysis.thermo_figure.thermo_figure`."""
+    Writes ``out`` (JSON: ``run_dir``, ``L``, ``n``, ``seed``, ``reliability_thresholds``,
+    ``per_temperature``; ``docs/interfaces.md``) when it is given, and returns the record.
+    A row whose ESS is under :data:`~isingvae.evaluation.importance.ESS_WARNING` of its
+    draws carries ``ess_warning: true``.  Every row carries the reliability diagnostics of
+    :mod:`isingvae.evaluation.importance` (``ess``, ``pareto_k``, the batch errors,
+    ``reliable``, ``unreliable_because``, ``draws_needed``); the error bars of an
+    unreliable row are inflated (``stderr_inflated``), and ``reliability_thresholds``
+    records the rule's constants.  ``model``: the run's model, already loaded (else it is
+    loaded here).  The figure is :func:`isingvae.analysis.thermo_figure.thermo_figure`."""
     from isingvae import lattice
     from isingvae._atomic import check_writable, write_text
     from isingvae.progress import Progress
@@ -86,6 +91,7 @@ def thermo(run_dir: str | os.PathLike, temperatures: Sequence[float], n: int,
     result = {"run_dir": str(run.path.resolve()), "L": L, "J": J, "h": h, "n": n,
               "seed": seed, "conditioned": record.get("conditioning") is not None,
               "decoder": record["settings"].get("decoder", "factorized"),
+              "reliability_thresholds": importance.thresholds(),
               "per_temperature": rows}
     if out is not None:
         write_text(Path(out), json.dumps(result, indent=2) + "\n")
