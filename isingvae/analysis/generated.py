@@ -7,7 +7,9 @@ at the temperatures the run trained on (:func:`isingvae.analysis.samples.compare
 - a model conditioned on temperature generates at each of those temperatures (an equal
   share of ``samples`` each), and each temperature is compared on its own: energy,
   ``|m|``, specific heat, susceptibility and ``G(r)``, with Kaufman's exact energy and
-  specific heat of the finite torus beside them;
+  specific heat of the finite torus beside them, and each quantity judged against its
+  tolerance (:func:`isingvae.analysis.checks.generated_checks`, under the row's
+  ``checks``);
 - an unconditional model generates the mixture it was trained on, compared with the
   pooled Monte Carlo rows and the exact energy of the same mixture.
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from isingvae import exact
 from isingvae.analysis import sample_figures as figures
+from isingvae.analysis.checks import generated_checks
 from isingvae.analysis.pairs import reference_rows
 from isingvae.analysis.samples import compare_samples
 
@@ -51,6 +54,7 @@ def generated_physics(pair, settings: dict, out) -> tuple[dict, list[str], list[
             if ex is not None:
                 row["energy"]["exact_mean"] = float(ex.energy)
                 row["specific_heat"]["exact"] = float(ex.specific_heat)
+            row["checks"] = generated_checks(row, pair.L)
     else:
         t, counts = np.unique(ref.temperature, return_counts=True)
         ex = exact.reference(pair.L, t, ds.J, ds.h)

@@ -76,7 +76,8 @@ def sample_physics(path, generated: dict, monte_carlo: dict, comparison: dict, L
 def generated_vs_temperature(path, comparisons: list[dict], L: int) -> str:
     """Energy, |m|, specific heat and susceptibility per spin against T: generated (at each
     temperature), Monte Carlo and, for energy and specific heat, Kaufman's exact values;
-    error bars are standard errors."""
+    error bars are standard errors; a cross marks a generated value whose check warns
+    (:mod:`isingvae.analysis.checks`)."""
     T = np.array([c["temperature"] for c in comparisons], dtype=np.float64)
     panels = (("energy", "generated_mean", "generated_stderr", "monte_carlo_mean",
                "monte_carlo_stderr", "exact_mean", r"energy $e$ ($J$ per spin)"),
@@ -99,6 +100,11 @@ def generated_vs_temperature(path, comparisons: list[dict], L: int) -> str:
                         mfc="none", label="generated")
             if ex is not None and np.isfinite(col(ex)).any():
                 ax.plot(T, col(ex), "k-", lw=1, label="exact (Kaufman)")
+            warn = np.array([(c.get("checks") or {}).get(key, {}).get("passed") is False
+                             for c in comparisons])
+            if warn.any():
+                ax.plot(T[warn], col(g)[warn], "x", color="k", ms=9, mew=1.5,
+                        label="outside tolerance (WARN)")
             _tc_line(ax)
             ax.set_xlabel(T_LABEL)
             ax.set_ylabel(label)
