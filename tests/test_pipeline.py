@@ -44,6 +44,9 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
         assert 0 < r["ess_fraction"] <= 1 and r["ess_warning"] == (r["ess_fraction"] < 0.01)
     for name in report["figures"]:
         assert (out / name).is_file() and f"]({name})" in readme
+    checks = json.loads((out / "checks.json").read_text())     # the report checks itself
+    assert checks["summary"]["total"] == len(checks["checks"]) > 0
+    assert f"of {checks['summary']['total']} physics checks pass" in readme.split("\n\n")[1]
     first = json.loads((out / "timings.json").read_text())
     assert [s["step"] for s in first["steps"]] == [
         "generate L=8", "generate L=12", "train VAE L=8", "train VAE L=12",
@@ -76,9 +79,21 @@ def test_run_quick_writes_a_report_and_reuses_finished_steps(tmp_path, capsys):
         assert json.loads(attrs["generation"])["seed"] == QUICK.data_seed(L)
     assert json.loads((out / RUN_RECORD).read_text()) == {
         "run_version": RUN_VERSION, "plan": json.loads(json.dumps(QUICK.to_json()))}
+    # the steps are those the plan's cost model counts; the folder's run.json, as a plan
+    # file, and the quick preset are this same job
+    assert [s["step"] for s in first["steps"]] == QUICK.step_names()
+    from isingvae.run import preset, read_plan
+    from isingvae.run.steps import _claim
+
+    record = (out / RUN_RECORD).read_text()
+    for plan in (read_plan(out / RUN_RECORD), preset("quick")):
+        assert plan == QUICK
+        _claim(out, plan, force=False)
+        assert (out / RUN_RECORD).read_text() == record
 
     assert cli.main(["run", "--quick", "--quiet", "--out", str(out)]) == 0
     second = json.loads((out / "timings.json").read_text())
+    assert second["plan"] == first["plan"] and (out / RUN_RECORD).read_text() == record
     made = {t["step"]: t["seconds_to_make"] for t in first["steps"]}
     for t in second["steps"]:          # a reused step keeps the time it took to make
         if t["reused"]:

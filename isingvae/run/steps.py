@@ -127,18 +127,24 @@ def _claim(out: Path, plan: RunPlan, force: bool) -> None:
 
 
 def run(out: str | os.PathLike = "isingvae-run", plan: RunPlan = DEFAULT, *,
-        quiet: bool = False, force: bool = False) -> dict:
+        quiet: bool = False, force: bool = False, note: str | None = None) -> dict:
     """Run the whole job into ``out`` (:mod:`isingvae.run`); return the timings and report.
 
     ``out`` must be new, empty or hold this same job (whose finished steps are reused);
     anything else is refused unless ``force``, which also lets the steps replace data
-    files and run directories made with other settings.
+    files and run directories made with other settings.  The plan's memory is checked
+    first (:meth:`RunPlan.check`), before anything is written; ``note`` (the time
+    estimate of ``isingvae run``) is printed, unless ``quiet``, once the folder is the
+    job's.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory; choose another --out")
+    plan.check()
     with exclusive(out):
         _claim(out, plan, force)
+        if note:
+            _say(note, quiet)
         return _run(out, plan, quiet, force)
 
 
@@ -227,8 +233,9 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
               "total_seconds": round(total, 2),
               "job_seconds": round(sum(t["seconds_to_make"] for t in timings), 2)}
     write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
-    from isingvae.run.report import summary
+    from isingvae.run.report import summary, write_checks
 
+    write_checks(out, report, thermo_result)
     write_text(out / "README.md", summary(report, evaluations, plan, record, heads,
                                           thermo_result))
     _say(f"[isingvae run] done in {total:.0f} s: {out / 'README.md'}", quiet)
