@@ -21,7 +21,12 @@ tf = pytest.importorskip("tensorflow")
 
 from isingvae import lattice  # noqa: E402
 from isingvae.models import M2, VAE, HeadVAE, HierarchicalVAE  # noqa: E402
-from isingvae.models.multiscale import MultiscaleDecoder, stage_schedule  # noqa: E402
+from isingvae.models.multiscale import (  # noqa: E402
+    LOCAL_GAMMA0,
+    LOCAL_STEP,
+    MultiscaleDecoder,
+    stage_schedule,
+)
 from tests._vae_helpers import all_states, boltzmann_probabilities  # noqa: E402
 
 STATES = all_states(4)
@@ -34,10 +39,11 @@ def _randomize(layer, seed, scale=0.7):
         w.assign(rng.normal(0, scale, w.shape).astype("float32"))
 
 
-@pytest.fixture(scope="module")
-def decoder():
+@pytest.fixture(scope="module", params=[True, False], ids=["local-last", "network-last"])
+def decoder(request):
     keras.utils.set_random_seed(0)
-    dec = MultiscaleDecoder(4, cond_dim=3, width=8, depth=2, coarse_units=16)
+    dec = MultiscaleDecoder(4, cond_dim=3, width=8, depth=2, coarse_units=16,
+                            local_last=request.param)
     dec.build()
     _randomize(dec, 1)
     return dec
@@ -263,3 +269,34 @@ def test_conditional_autoregressive_run_through_the_cli(tmp_path, capsys):
     assert_refused(cli(["sample", plain, "--n", 5, "--out", tmp_path / "t.h5",
                         "--temperature", 2.5], capsys), "does not condition on temperature")
     assert not (tmp_path / "t.h5").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_local_last_stage_is_the_heat_bath_rule_when_told_the_temperature():
+    """With gamma = 2/T and beta = 0 the last stage is exactly the Boltzmann conditional
+    of a checkerboard sublattice given the other: sigma(2 s_i sum_j s_j / T)."""
+    keras.utils.set_random_seed(0)
+    dec = MultiscaleDecoder(8, cond_dim=2, width=4, depth=1, coarse_units=8)
+    dec.build()
+    assert dec.local_last and dec.get_config()["local_last"] is True
+    T = 2.3
+    last = dec.local.get_layer("gamma_beta")
+    last.kernel.assign(np.zeros(last.kernel.shape, "float32"))
+    last.bias.assign(np.array([(2.0 / T - LOCAL_GAMMA0) / LOCAL_STEP, 0.0], "float32"))
+    rng = np.random.default_rng(4)
+    s = rng.choice([-1.0, 1.0], size=(5, 8, 8))
+    x = tf.constant(((s + 1) / 2)[..., None].astype("float32"))
+    c = tf.constant(rng.normal(size=(5, 2)).astype("float32"))
+    logits = dec.stage_conditionals(x, c).numpy()
+    near = sum(np.roll(s, k, a) for k in (1, -1) for a in (1, 2))
+    odd = (np.add.outer(np.arange(8), np.arange(8)) % 2 == 1)
+    np.testing.assert_allclose(logits[:, odd], (2.0 / T * near)[:, odd], atol=1e-5)
+
+
+def test_a_decoder_saved_before_the_local_last_stage_reloads_as_it_was():
+    dec = MultiscaleDecoder(4, cond_dim=3, width=4, depth=1, coarse_units=8,
+                            local_last=False)
+    old = dec.get_config()
+    del old["local_last"]
+    again = MultiscaleDecoder.from_config(old)
+    assert not again.local_last and again.local is None
+    assert MultiscaleDecoder(6, cond_dim=3, coarse=4).local_last is False   # no level

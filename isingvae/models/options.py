@@ -32,6 +32,7 @@ __all__ = [
     "HEADS",
     "KL_ESTIMATORS",
     "KL_SCHEDULES",
+    "LR_SCHEDULES",
     "MODEL_DEFAULTS",
     "OPTIONS",
     "PRIORS",
@@ -57,6 +58,7 @@ DECODERS = ("factorized", "autoregressive")
 CONDITIONS = ("auto", "none", "temperature")
 #: tf.distribute strategies
 STRATEGIES = ("default", "mirrored")
+LR_SCHEDULES = ("constant", "cosine")
 #: flow layers when a flow is chosen without a depth
 DEFAULT_FLOW_DEPTH = 4
 #: dense widths when none are given: after the convolutions (conv), or the whole MLP
@@ -119,6 +121,10 @@ OPTIONS: tuple[Option, ...] = (
            "convolutions", low=1, high=_WIDTH),
     Option("decoder_depth", 3, "int", "convolutions of the autoregressive decoder", low=1,
            high=_DEPTH),
+    Option("local_last_stage", True, "off", "decode the autoregressive decoder's last "
+           "stage (a checkerboard sublattice given the other) with its network instead of "
+           "the exact form of the Boltzmann conditional, a logit linear in the neighbour sum",
+           flag="--no-local-last-stage"),
     Option("condition", "auto", "str", "condition encoder, decoder and prior on the "
            "temperature, one model for every temperature of a file (auto: whenever the "
            "training data hold two or more temperatures and there is no --head, --levels 2 "
@@ -162,7 +168,10 @@ OPTIONS: tuple[Option, ...] = (
     # optimisation and data
     Option("epochs", 20, "int", "passes over the training split", low=1, high=_EPOCHS),
     Option("batch_size", 128, "int", "configurations per step", low=1, high=2**20),
-    Option("learning_rate", 1e-3, "float", "Adam step size", low=0, low_open=True),
+    Option("learning_rate", 1e-3, "float", "Adam step size (the first, with a schedule)",
+           low=0, low_open=True),
+    Option("lr_schedule", "constant", "str", "step size over training: constant, or cosine "
+           "decay from --learning-rate to 0 over all the epochs", LR_SCHEDULES),
     Option("augment", True, "off", "do not apply random lattice symmetries to training "
            "batches", flag="--no-augment"),
     Option("seed", 0, "seed", "seed of weights, batches and noise; same seed, same weights"),
@@ -187,6 +196,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "prior_depth": DEFAULTS["prior_depth"], "head_units": DEFAULTS["head_units"],
     "decoder": DEFAULTS["decoder"], "decoder_width": DEFAULTS["decoder_width"],
     "decoder_depth": DEFAULTS["decoder_depth"],
+    "local_last_stage": DEFAULTS["local_last_stage"],
 }
 
 

@@ -35,7 +35,7 @@ from isingvae.training.config import TrainConfig
 from isingvae.training.labels import check_labels, label_mask
 from isingvae.training.rundir import RunDir
 
-__all__ = ["TrainResult", "fit", "train", "training_data"]
+__all__ = ["TrainResult", "fit", "learning_rate", "train", "training_data"]
 
 
 @dataclass
@@ -60,6 +60,19 @@ def training_data(data, temperatures=None):
         ds = ds.select(temperature=list(temperatures))
     ds.require_temperatures("train on Monte Carlo data")
     return ds
+
+
+def learning_rate(config, steps_per_epoch: int):
+    """Adam's step size for ``config``: the number ``--learning-rate``, or for
+    ``--lr-schedule cosine`` a cosine decay from it to 0 over every step of every epoch
+    (a function of the optimizer's step count, which the backup restores, so a resumed
+    run continues the same schedule)."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps_per_epoch * config.epochs))
 
 
 def _strategy(name: str):
@@ -153,7 +166,7 @@ def _train(run, config, ds, parts, labels, verbose) -> TrainResult:
     steps = parts.train.n // config.batch_size
     with strategy.scope():
         model = build_model(config, ds.L, steps, parts.train.temperature)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps)))
     start = min(run.backup_epoch(), config.epochs)
     t0 = time.perf_counter()
     final = {}
