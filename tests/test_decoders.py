@@ -39,11 +39,11 @@ def _randomize(layer, seed, scale=0.7):
         w.assign(rng.normal(0, scale, w.shape).astype("float32"))
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["local-last", "network-last"])
+@pytest.fixture(scope="module", params=[True, False], ids=["local-terms", "network-alone"])
 def decoder(request):
     keras.utils.set_random_seed(0)
     dec = MultiscaleDecoder(4, cond_dim=3, width=8, depth=2, coarse_units=16,
-                            local_last=request.param)
+                            local=request.param)
     dec.build()
     _randomize(dec, 1)
     return dec
@@ -277,9 +277,9 @@ def test_the_local_last_stage_is_the_heat_bath_rule_when_told_the_temperature():
     keras.utils.set_random_seed(0)
     dec = MultiscaleDecoder(8, cond_dim=2, width=4, depth=1, coarse_units=8)
     dec.build()
-    assert dec.local_last and dec.get_config()["local_last"] is True
+    assert dec.local and dec.get_config()["local"] is True
     T = 2.3
-    last = dec.local.get_layer("gamma_beta")
+    last = dec.last_net.get_layer("gamma_beta")
     last.kernel.assign(np.zeros(last.kernel.shape, "float32"))
     last.bias.assign(np.array([(2.0 / T - LOCAL_GAMMA0) / LOCAL_STEP, 0.0], "float32"))
     rng = np.random.default_rng(4)
@@ -292,11 +292,11 @@ def test_the_local_last_stage_is_the_heat_bath_rule_when_told_the_temperature():
     np.testing.assert_allclose(logits[:, odd], (2.0 / T * near)[:, odd], atol=1e-5)
 
 
-def test_a_decoder_saved_before_the_local_last_stage_reloads_as_it_was():
+def test_a_decoder_saved_before_the_local_terms_reloads_as_it_was():
     dec = MultiscaleDecoder(4, cond_dim=3, width=4, depth=1, coarse_units=8,
-                            local_last=False)
+                            local=False)
     old = dec.get_config()
-    del old["local_last"]
+    del old["local"]
     again = MultiscaleDecoder.from_config(old)
-    assert not again.local_last and again.local is None
-    assert MultiscaleDecoder(6, cond_dim=3, coarse=4).local_last is False   # no level
+    assert not again.local and again.last_net is None and again.near is None
+    assert MultiscaleDecoder(6, cond_dim=3, coarse=4).local is False   # no level

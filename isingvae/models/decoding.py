@@ -30,7 +30,7 @@ class Decoding:
         if self.decoder_kind == "autoregressive":
             decoder = MultiscaleDecoder(self.L, cond_dim, width=self.decoder_width,
                                         depth=self.decoder_depth, activation=self.activation,
-                                        local_last=self.local_last_stage, name="decoder")
+                                        local=self.local_terms, name="decoder")
             decoder.build()
             return decoder
         return build_decoder(self.L, cond_dim, self.family, self.filters, self.units,

@@ -26,14 +26,22 @@ coarse grid of at least ``coarse`` sites per side:
   Boltzmann conditional is exactly local, :math:`p(s_i \mid \text{rest}) =
   \sigma(2 s_i \beta \sum_{j \sim i} s_j)`.
 
-With ``local_last`` (the default) that last stage takes the exact form of the
-Boltzmann conditional instead of the network's: :math:`\mathrm{logit}_i = \gamma(c)
-\sum_{j \sim i} s_j + \beta(c)`, two numbers per configuration from a small network of
-``c`` (for a model that knows its temperature, :math:`\gamma = 2J/T` and
-:math:`\beta = 2h/T` are exact).  Half the spins are then decoded by a rule that cannot
-be wrong in form, the likelihood's largest stage costs no convolution, and the network
-spends its capacity on the coarser stages, whose conditionals (those of the decimated
-model) are not local.
+With ``local`` (the default) the nearest-neighbour physics is built in, in two places:
+
+- that last stage takes the exact form of the Boltzmann conditional instead of the
+  network's, :math:`\mathrm{logit}_i = \gamma(c) \sum_{j \sim i} s_j + \beta(c)`, two
+  numbers per configuration from a small network of ``c`` (for a model that knows its
+  temperature, :math:`\gamma = 2J/T` and :math:`\beta = 2h/T` are exact).  Half the
+  spins are then decoded by a rule that cannot be wrong in form, and the likelihood's
+  largest stage costs no convolution;
+- every other stage adds to the network's logit a term :math:`\kappa(c, k) \sum_j
+  s_j`, the sum of the known spins among the eight sites around the target on the
+  stage's sub-grid, with one coefficient per configuration and stage.  The conditionals
+  of the decimated model are not local, but to first order they follow the neighbours:
+  this term lets a model become as confident as a cold lattice needs early in training
+  (measured at L = 32 after 3 epochs: energies of samples below T_c 5 to 6 % above
+  Kaufman's with it, 7 to 9 % without; effective sample sizes of importance sampling
+  0.07 to 0.11 against 0.004 to 0.05).
 
 Within a stage the spins are independent given everything decoded before, so the
 likelihood costs one network pass per level (its three stages batched together) and
@@ -115,6 +123,8 @@ LOCAL_GAMMA0 = math.log(1.0 + math.sqrt(2.0))
 #: whose logits sum many weights (measured: without it the energies of samples after 3
 #: epochs at L = 16 were 20 to 45 % above Kaufman's)
 LOCAL_STEP = 4.0
+#: the eight sites around a site of a sub-grid (a 3 x 3 kernel without its centre)
+_RING = tf.constant(np.where(np.arange(9).reshape(3, 3, 1, 1) == 4, 0.0, 1.0), tf.float32)
 
 
 def level_stages(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -152,16 +162,17 @@ class MultiscaleDecoder(keras.layers.Layer):
         coarse_units: width of the dense network that decodes the coarse grid.
         coarse: the coarse grid has at least this many sites per side (default 4, or
             ``L / 2`` on smaller lattices, so that even a 4 x 4 torus has one level).
-        local_last: decode the last stage (one checkerboard sublattice given the other)
-            with the exact form of the Boltzmann conditional, a logit linear in the
-            neighbour sum (module docstring); False: with the network, as the other
-            stages (the decoders of models saved before this option existed).
+        local: build the nearest-neighbour physics in (module docstring): the last stage
+            (one checkerboard sublattice given the other) in the exact form of the
+            Boltzmann conditional, a logit linear in the neighbour sum, and a
+            neighbour-sum term in every other stage; False: the network alone, as in
+            the decoders of models saved before this option existed.
     """
 
     def __init__(self, L: int, cond_dim: int, width: int = _D["decoder_width"],
                  depth: int = _D["decoder_depth"],
                  coarse_units: int = 128, coarse: int | None = None, activation: str = "elu",
-                 local_last: bool = _D["local_last_stage"], **kwargs):
+                 local: bool = _D["local_terms"], **kwargs):
         super().__init__(**kwargs)
         self.L, self.cond_dim = int(L), int(cond_dim)
         self.width, self.depth = int(width), int(depth)
@@ -183,19 +194,22 @@ class MultiscaleDecoder(keras.layers.Layer):
         self._stages = {n: [tuple(tf.constant(m) for m in st) for st in level_stages(n)]
                         for n in (self.L // d for d in self.levels)}
         # a lattice decoded as one coarse grid (no refinement level) has no last stage
-        self.local_last = bool(local_last) and bool(self.levels)
-        self.local = None
-        if self.local_last:
-            # gamma and beta of the last stage; zero at the start (every logit 0)
-            self.local = keras.Sequential([
+        self.local = bool(local) and bool(self.levels)
+        self.last_net = self.near = None
+        if self.local:
+            # gamma and beta of the last stage (from LOCAL_GAMMA0 and 0 at the start)
+            self.last_net = keras.Sequential([
                 keras.layers.Dense(LOCAL_UNITS, activation=activation, name="hidden"),
                 keras.layers.Dense(2, name="gamma_beta", kernel_initializer="zeros")],
                 name="local")
+            # kappa of the other stages' neighbour-sum term (0 at the start)
+            self.near = keras.layers.Dense(1, name="near", kernel_initializer="zeros")
 
     def build(self, input_shape=None):
         self.coarse_net.build((None, self.cond_dim))
-        if self.local is not None:
-            self.local.build((None, self.cond_dim))
+        if self.local:
+            self.last_net.build((None, self.cond_dim))
+            self.near.build((None, self.cond_dim + self.n_stages))
         self.film.build((None, self.cond_dim + self.n_stages))
         shape = (None, None, None, 3)
         for conv in self.convs:
@@ -208,12 +222,12 @@ class MultiscaleDecoder(keras.layers.Layer):
         return {**super().get_config(), "L": self.L, "cond_dim": self.cond_dim,
                 "width": self.width, "depth": self.depth, "coarse_units": self.coarse_units,
                 "coarse": self.coarse, "activation": self.activation,
-                "local_last": self.local_last}
+                "local": self.local}
 
     @classmethod
     def from_config(cls, config):
-        # a decoder saved before local_last existed decoded its last stage with the network
-        return cls(**{"local_last": False, **config})
+        # a decoder saved before the option existed was the network alone
+        return cls(**{"local": False, **config})
 
     # ------------------------------------------------------------------ the pieces
     def _net(self, spins, known, target, c, stage):
@@ -222,7 +236,8 @@ class MultiscaleDecoder(keras.layers.Layer):
         and the stage index of each row ``(N,)``."""
         h = tf.stack([spins, known, target], -1)
         onehot = tf.one_hot(stage, self.n_stages, dtype=c.dtype)
-        gamma_beta = self.film(tf.concat([c, onehot], -1))
+        context = tf.concat([c, onehot], -1)
+        gamma_beta = self.film(context)
         gamma = 1.0 + gamma_beta[:, None, None, :self.width]
         beta = gamma_beta[:, None, None, self.width:]
         act = keras.activations.get(self.activation)
@@ -231,7 +246,11 @@ class MultiscaleDecoder(keras.layers.Layer):
             if k == 0:
                 h = gamma * h + beta
             h = act(h)
-        return self.out(self.pad(h))[..., 0]
+        logits = self.out(self.pad(h))[..., 0]
+        if self.local:           # spins are 0 where unknown: the sum of the known ones
+            around = tf.nn.conv2d(self.pad(spins[..., None]), _RING, 1, "VALID")[..., 0]
+            logits += LOCAL_STEP * self.near(context)[:, 0, None, None] * around
+        return logits
 
     def _stage_logits(self, sub, seen, target, c, stage: int):
         """Logits of one stage on its sub-grid ``sub`` (``(B, n, n)``, spins), seeing the
@@ -245,7 +264,7 @@ class MultiscaleDecoder(keras.layers.Layer):
         decodes (:func:`level_stages`; on the finest level without the last stage when
         it is local)."""
         stages = self._stages[self.L // self.levels[level]]
-        if self.local_last and level == len(self.levels) - 1:
+        if self.local and level == len(self.levels) - 1:
             return stages[:-1]
         return stages
 
@@ -253,7 +272,7 @@ class MultiscaleDecoder(keras.layers.Layer):
         """Logits ``(B, L, L)`` of the local last stage, ``gamma(c) * (sum of the four
         neighbours) + beta(c)``, from spins of +-1 (0 where unknown); meaningful on the
         last stage's sites, whose neighbours are all known."""
-        gb = LOCAL_STEP * self.local(c) + tf.constant([LOCAL_GAMMA0, 0.0], c.dtype)
+        gb = LOCAL_STEP * self.last_net(c) + tf.constant([LOCAL_GAMMA0, 0.0], c.dtype)
         near = (tf.roll(spins, 1, 1) + tf.roll(spins, -1, 1) + tf.roll(spins, 1, 2)
                 + tf.roll(spins, -1, 2))
         return gb[:, 0, None, None] * near + gb[:, 1, None, None]
@@ -288,7 +307,7 @@ class MultiscaleDecoder(keras.layers.Layer):
             logits = self._net(every * seen, seen, target, tf.concat([c] * k, 0), stage)
             logp += tf.reduce_sum(tf.reshape(self._bernoulli(every, logits, target), [k, -1]),
                                   axis=0)
-        if self.local_last:
+        if self.local:
             logp += self._bernoulli(s, self._local_logits(s, c), self._last_target())
         return logp
 
@@ -306,7 +325,7 @@ class MultiscaleDecoder(keras.layers.Layer):
                 out = self._stage_logits(sub, seen, target, c,
                                          STAGES_PER_LEVEL * level + stage)
                 logits += self._place(out * target, d)
-        if self.local_last:
+        if self.local:
             # the last stage's neighbours are all known: the full configuration serves
             logits += self._local_logits(s, c) * self._last_target()
         return logits
@@ -337,7 +356,7 @@ class MultiscaleDecoder(keras.layers.Layer):
                 index = STAGES_PER_LEVEL * level + stage
                 logits = self._stage_logits(s[:, ::d, ::d], seen, target, c, index)
                 s += self._place(draw(logits, 1 + index) * target, d)
-        if self.local_last:
+        if self.local:
             last = self._last_target()
             s += draw(self._local_logits(s, c), self.n_stages) * last
         return (s[..., None] + 1.0) * 0.5

@@ -121,10 +121,10 @@ OPTIONS: tuple[Option, ...] = (
            "convolutions", low=1, high=_WIDTH),
     Option("decoder_depth", 3, "int", "convolutions of the autoregressive decoder", low=1,
            high=_DEPTH),
-    Option("local_last_stage", True, "off", "decode the autoregressive decoder's last "
-           "stage (a checkerboard sublattice given the other) with its network instead of "
-           "the exact form of the Boltzmann conditional, a logit linear in the neighbour sum",
-           flag="--no-local-last-stage"),
+    Option("local_terms", True, "off", "the autoregressive decoder without its built-in "
+           "nearest-neighbour physics (the last stage in the exact form of the Boltzmann "
+           "conditional, a neighbour-sum term in the other stages): the network alone",
+           flag="--no-local-terms"),
     Option("condition", "auto", "str", "condition encoder, decoder and prior on the "
            "temperature, one model for every temperature of a file (auto: whenever the "
            "training data hold two or more temperatures and there is no --head, --levels 2 "
@@ -196,7 +196,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "prior_depth": DEFAULTS["prior_depth"], "head_units": DEFAULTS["head_units"],
     "decoder": DEFAULTS["decoder"], "decoder_width": DEFAULTS["decoder_width"],
     "decoder_depth": DEFAULTS["decoder_depth"],
-    "local_last_stage": DEFAULTS["local_last_stage"],
+    "local_terms": DEFAULTS["local_terms"],
 }
 
 

@@ -76,7 +76,7 @@ __all__ = ["TRAIN_NOISE", "VAE", "VALIDATION_NOISE", "compiled"]
 _D = MODEL_DEFAULTS
 #: settings a model saved before the key existed was built with (0.1.0 wrote no decoder:
 #: its models are factorised; before the local last stage, every stage used the network)
-SAVED_BEFORE_KEY = {"decoder": "factorized", "local_last_stage": False}
+SAVED_BEFORE_KEY = {"decoder": "factorized", "local_terms": False}
 
 
 def compiled(model, method: str):
@@ -131,7 +131,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         decoder: str = _D["decoder"],
         decoder_width: int = _D["decoder_width"],
         decoder_depth: int = _D["decoder_depth"],
-        local_last_stage: bool = _D["local_last_stage"],
+        local_terms: bool = _D["local_terms"],
         condition: str = "none",
         t_center: float = 0.0,
         t_scale: float = 1.0,
@@ -166,7 +166,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         self.decoder_kind = _v.choice("decoder", decoder, DECODERS)
         self.decoder_width = _v.count("decoder width", decoder_width, 1)
         self.decoder_depth = _v.count("decoder depth", decoder_depth, 1)
-        self.local_last_stage = bool(local_last_stage)
+        self.local_terms = bool(local_terms)
         self.condition = _v.choice("condition", condition, CONDITIONS)
         self.t_center = _v.real("t_center", t_center)
         self.t_scale = _v.real("t_scale", t_scale, positive=True)
@@ -237,7 +237,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
             "flow_amortized": self.flow_amortized, "prior": self.prior_kind,
             "prior_depth": self.prior_depth, "decoder": self.decoder_kind,
             "decoder_width": self.decoder_width, "decoder_depth": self.decoder_depth,
-            "local_last_stage": self.local_last_stage,
+            "local_terms": self.local_terms,
             "condition": self.condition, "t_center": self.t_center, "t_scale": self.t_scale,
             "t_min": t_min, "t_max": t_max,
         }

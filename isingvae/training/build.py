@@ -58,7 +58,7 @@ def build_model(config, L: int, steps_per_epoch: int, temperatures=None):
         cycle_steps=max(2, total // config.kl_cycles),
         noise_seed=random.int_seed(config.seed, "posterior-noise"),
         decoder=config.decoder, decoder_width=config.decoder_width,
-        decoder_depth=config.decoder_depth, local_last_stage=config.local_last_stage)
+        decoder_depth=config.decoder_depth, local_terms=config.local_terms)
     if config.levels == 2:
         return HierarchicalVAE(top_dim=config.top_dim, **common)
     temps = np.asarray([] if temperatures is None else temperatures, dtype=np.float64)
