@@ -57,7 +57,7 @@ def test_presets_are_the_built_in_plans_and_a_study():
     study = preset("study")
     from isingvae.run.report import STUDY_EPOCHS, STUDY_SAMPLES
 
-    assert len(study.sizes) == 4 and study.sizes[0] == 16 and study.ensemble == 2
+    assert len(study.sizes) == 4 and study.sizes[0] == 16 and study.ensemble == 1
     assert study.epochs >= STUDY_EPOCHS and study.samples >= STUDY_SAMPLES  # "a study's size"
     assert study.thermo_samples == 20000 and study.temperatures == DEFAULT.temperatures
     for name in presets():
@@ -286,7 +286,7 @@ def test_the_demo_estimate_is_its_measured_time_and_others_scale():
     assert DEFAULT.estimated_seconds(slower) == pytest.approx(3 * ref["job_seconds"])
     assert QUICK.estimated_seconds() < 60                  # "in under a minute"
     # more configurations, epochs or sizes cost more; no thermodynamics or head, less
-    for bigger in (replace(DEFAULT, samples=400), replace(DEFAULT, epochs=6),
+    for bigger in (replace(DEFAULT, samples=2 * DEFAULT.samples), replace(DEFAULT, epochs=6),
                    replace(DEFAULT, sizes=(16, 24, 32, 48)), replace(DEFAULT, ensemble=3)):
         assert bigger.estimated_seconds() > DEFAULT.estimated_seconds()
     for smaller in (replace(DEFAULT, thermo_samples=0), replace(DEFAULT, head=None)):
