@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--preset", metavar="NAME",
                        help="a plan shipped with the package: demo (the default: 3 minutes on "
                        "the 2-core machine it was timed on), quick (a smoke test in a "
-                       "minute) or study (about an hour there); --show-plan NAME prints one")
+                       "minute) or study (about 47 minutes there); --show-plan NAME prints one")
     which.add_argument("--plan", metavar="FILE",
                        help="the plan in a JSON file: a run.json, or its 'plan' object; keys "
                        "left out take the demo's values (--show-plan prints one to edit)")
@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "its steps replace data and runs made with other settings")
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="VAEs trained per lattice size on the same data, whose spread enters "
-                   "every T_c error bar (default: the plan's, 2 in every preset)")
+                   "every T_c error bar (default: the plan's: 1 in demo and study, 2 in "
+                   "quick)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
