@@ -32,22 +32,23 @@ __all__ = ["open_executor"]
 
 
 def _target(scheduler: str) -> int | str:
-    """Worker count of ``local:N``, or the address; checks that Dask is installed."""
+    """Worker count of ``local:N``, or the address; checks the value first (a bad one is
+    named whether or not Dask is installed), then that Dask is installed."""
+    target: int | str = scheduler
+    if scheduler.startswith("local:"):
+        try:
+            target = int(scheduler.split(":", 1)[1])
+        except ValueError:
+            target = 0
+        if target < 1:
+            raise InputError(f"--scheduler local:N needs a positive worker count, got "
+                             f"{scheduler!r}")
     try:
         import distributed  # noqa: F401
     except ImportError:
         raise InputError("--scheduler needs Dask's 'distributed' package: "
                          "pip install 'isingvae[distributed]'") from None
-    if scheduler.startswith("local:"):
-        try:
-            n = int(scheduler.split(":", 1)[1])
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise InputError(f"--scheduler local:N needs a positive worker count, got "
-                             f"{scheduler!r}")
-        return n
-    return scheduler
+    return target
 
 
 def _probe(address: str) -> None:
