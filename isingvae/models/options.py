@@ -123,8 +123,8 @@ OPTIONS: tuple[Option, ...] = (
            high=_DEPTH),
     Option("local_terms", True, "off", "the autoregressive decoder without its built-in "
            "nearest-neighbour physics (the last stage in the exact form of the Boltzmann "
-           "conditional, a neighbour-sum term in the other stages): the network alone",
-           flag="--no-local-terms"),
+           "conditional, a neighbour-sum term in the other stages, coarse-grid logits that "
+           "learn at the same pace): the network alone", flag="--no-local-terms"),
     Option("condition", "auto", "str", "condition encoder, decoder and prior on the "
            "temperature, one model for every temperature of a file (auto: whenever the "
            "training data hold two or more temperatures and there is no --head, --levels 2 "
