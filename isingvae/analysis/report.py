@@ -69,14 +69,13 @@ from isingvae.analysis.generated import generated_physics
 from isingvae.analysis.nll import nll_table
 from isingvae.analysis.pairs import Pair, PairContext, check_inputs
 from isingvae.errors import InputError
+from isingvae.stats.resampling import MAX_BOOTSTRAP
 
 __all__ = ["REPORT", "analyze"]
 
 REPORT = "report.json"
 #: what the folder's analysis is of (runs, data, settings), written before anything else
 MARKER = "analyze.json"
-#: chain-bootstrap replicates at most (each costs a pass over per-chain sums)
-MAX_BOOTSTRAP = 100_000
 
 
 def _finite(x):
@@ -162,7 +161,8 @@ def analyze(
 
     ``samples``: configurations generated per run for the sample physics (0: skip);
     ``bootstrap``: chain-bootstrap replicates per error bar (at most
-    :data:`MAX_BOOTSTRAP`); ``seed``: seed of the bootstrap and the sampling;
+    :data:`~isingvae.stats.resampling.MAX_BOOTSTRAP`); ``seed``: seed of the bootstrap
+    and the sampling;
     ``progress``: progress lines on stderr (``None``: only on a terminal).
     ``estimators`` and ``extra_estimates`` add Tc estimates (module docstring).
     ``out`` must be new, empty, or hold the report of the same runs, data and settings;

@@ -105,6 +105,8 @@ __all__ = ["BATCHES", "BATCH_MIN_DRAWS", "BATCH_RATIO_MAX", "ESS_MIN", "ESS_WARN
            "fit_generalized_pareto", "importance_estimates", "log_weights", "pareto_k",
            "reliability", "thresholds"]
 
+#: draws per temperature at most (``isingvae thermo --n``, the plan's ``thermo_samples``)
+MAX_DRAWS = 1 << 26
 #: an effective sample size below this fraction of the draws is flagged (not refused)
 ESS_WARNING = 0.01
 #: fewest effective draws (Kish) for which a row's error bars are trusted

@@ -60,7 +60,7 @@ def thermo(run_dir: str | os.PathLike, temperatures: Sequence[float], n: int,
     from isingvae.training import RunDir
 
     temps = [float(t) for t in _v.temperatures(temperatures)]
-    n = _v.count("--n", n, lo=2, hi=1 << 26)
+    n = _v.count("--n", n, lo=2, hi=importance.MAX_DRAWS)
     seed = _v.seed(seed)
     run = RunDir(run_dir)
     record = run.trained()

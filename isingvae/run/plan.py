@@ -34,6 +34,9 @@ import numpy as np
 from isingvae import _validate as check
 from isingvae import random
 from isingvae.errors import InputError
+from isingvae.evaluation.importance import MAX_DRAWS
+from isingvae.evaluation.likelihood import MAX_IW_SAMPLES
+from isingvae.stats.resampling import MAX_BOOTSTRAP
 
 __all__ = ["DEFAULT", "MAX_ENSEMBLE", "PRESET_DIR", "QUICK", "REFERENCE_TIMINGS",
            "RUN_CHANGES", "RUN_RECORD", "RUN_VERSION", "RunPlan", "from_json", "preset",
@@ -54,10 +57,8 @@ RUN_CHANGES = {
 }
 #: models per size at most (``--ensemble``)
 MAX_ENSEMBLE = 16
-#: the limits of the steps the plan's counts feed, as those steps check them (tested
-#: equal): ``evaluate``'s importance samples, ``analyze``'s bootstrap replicates,
-#: ``thermo``'s draws per temperature
-MAX_IW_SAMPLES, MAX_BOOTSTRAP, MAX_THERMO_SAMPLES = 2**20, 100_000, 1 << 26
+#: ``thermo``'s limit of draws per temperature (the plan's other limits are imported too)
+MAX_THERMO_SAMPLES = MAX_DRAWS
 #: the presets (``--preset NAME``): ``NAME.json``, a plan file with its description
 PRESET_DIR = Path(__file__).with_name("presets")
 #: the ``timings.json`` of the ``demo`` preset on the development machine (2-core AMD
@@ -411,8 +412,7 @@ def preset_description(name: str) -> str:
     return _preset_record(name).get("description", "")
 
 
-#: the built-in default: L = 16, 24 and 32, 21 temperatures from 1.8 to 2.8 (step 0.05);
-#: the ``demo`` preset
+#: the built-in default, the ``demo`` preset: L = 16, 24 and 32, 21 temperatures 1.8-2.8
 DEFAULT = RunPlan()
 #: a smoke-test plan that runs in well under a minute (``isingvae run --quick``): the
 #: ``quick`` preset

@@ -54,9 +54,12 @@ from isingvae import _validate as _v
 from isingvae import random
 from isingvae.errors import InputError
 
-__all__ = ["FAILED_REPLICATES_FLAG", "ChainBootstrap", "ReplicateError", "chain_mean",
-           "chain_stderr", "combined_replicate_counts", "jackknife", "replicate_error"]
+__all__ = ["FAILED_REPLICATES_FLAG", "MAX_BOOTSTRAP", "ChainBootstrap", "ReplicateError",
+           "chain_mean", "chain_stderr", "combined_replicate_counts", "jackknife",
+           "replicate_error"]
 
+#: chain-bootstrap replicates at most (each costs a pass over per-chain sums)
+MAX_BOOTSTRAP = 100_000
 #: an error bar is flagged (``replicates_flag``) when more than this share of its
 #: bootstrap replicates failed: the survivors are then a visibly biased subsample
 FAILED_REPLICATES_FLAG = 0.05
