@@ -262,10 +262,13 @@ def _headline(report: dict, tc_exact: float, plan) -> list[str]:
 
 
 def summary(report: dict, evaluations: list[dict], plan, timings: dict,
-            heads: dict | None = None, thermo: dict | None = None) -> str:
-    """The report folder's README.md: headline numbers and the figures."""
+            heads: dict | None = None, thermo: dict | None = None,
+            checked: dict | None = None) -> str:
+    """The report folder's README.md: headline numbers and the figures.  ``checked``: the
+    record of :func:`checks` when already made (as :func:`write_checks` returns it), so
+    that the README and ``checks.json`` show one set of verdicts."""
     tc_exact = report.get("exact", {}).get("tc", 2.0 / math.log(1.0 + math.sqrt(2.0)))
-    record = checks(report, thermo)
+    record = checks(report, thermo) if checked is None else checked
     lines = ["# isingvae run: report", "", *_checks_summary(record), *_scale(plan),
              f"Lattices L = {', '.join(map(str, plan.sizes))}; {len(plan.temperatures)} "
              f"temperatures from {min(plan.temperatures):g} to {max(plan.temperatures):g} "

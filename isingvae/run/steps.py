@@ -235,8 +235,8 @@ def _run(out: Path, plan: RunPlan, quiet: bool, force: bool) -> dict:
     write_text(out / "timings.json", json.dumps(record, indent=2) + "\n")
     from isingvae.run.report import summary, write_checks
 
-    write_checks(out, report, thermo_result)
+    checked = write_checks(out, report, thermo_result)
     write_text(out / "README.md", summary(report, evaluations, plan, record, heads,
-                                          thermo_result))
+                                          thermo_result, checked))
     _say(f"[isingvae run] done in {total:.0f} s: {out / 'README.md'}", quiet)
     return {"report": report, "timings": record, "heads": heads, "out": out}
