@@ -190,16 +190,13 @@ class MultiscaleDecoder(keras.layers.Layer):
         # the local terms need a refinement level (a lattice decoded as one coarse grid
         # has none)
         local = bool(local) and bool(self.levels)
-        if local:        # logits that learn at the local terms' pace, from 0
-            self.coarse_net = keras.Sequential([
-                keras.layers.Dense(self.coarse_units, activation=activation, name="hidden"),
-                keras.layers.Dense(self.n0 * self.n0, name="logits",
-                                   kernel_initializer="zeros"),
-                keras.layers.Rescaling(LOCAL_STEP, name="step")], name="coarse")
-        else:
-            self.coarse_net = keras.Sequential([
-                keras.layers.Dense(self.coarse_units, activation=activation, name="hidden"),
-                keras.layers.Dense(self.n0 * self.n0, name="logits")], name="coarse")
+        # with the local terms, logits that learn at their pace, from 0
+        self.coarse_net = keras.Sequential([
+            keras.layers.Dense(self.coarse_units, activation=activation, name="hidden"),
+            keras.layers.Dense(self.n0 * self.n0, name="logits",
+                               kernel_initializer="zeros" if local else "glorot_uniform"),
+            *([keras.layers.Rescaling(LOCAL_STEP, name="step")] if local else [])],
+            name="coarse")
         self.film = keras.layers.Dense(2 * self.width, name="film",
                                        kernel_initializer="zeros", bias_initializer="zeros")
         self.pad = CircularPad2D(1, name="pad")
