@@ -26,6 +26,7 @@ purpose                #   used for
 ``mcmc``               12  the accept/reject uniforms of the neural MCMC chains
 ``ensemble``           13  the training seed of each further member of an ensemble
 ``run-data``           14  the Monte Carlo seed of each lattice size of ``isingvae run``
+``prior-fit``          15  the codes and minibatches of the final fit of a prior p(z|T)
 =====================  ==  =========================================================
 
 The Monte Carlo generator has its own derivation (``isingvae.generation``), versioned
@@ -65,6 +66,7 @@ STREAMS = {
     "mcmc": 12,
     "ensemble": 13,
     "run-data": 14,
+    "prior-fit": 15,
 }
 
 

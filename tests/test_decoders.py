@@ -175,8 +175,13 @@ def test_the_conditional_likelihood_is_normalised_at_every_temperature(decoder):
         states, p = boltzmann_probabilities(4, T)
         xs.append(((states[rng.choice(len(states), 1024, p=p)] + 1) / 2)[..., None])
         ts.append(np.full(1024, T))
+    # the free mixture: with the mirrored prior, two epochs leave codes in two humps that
+    # one Gaussian q(z|x) cannot both cover where the decoder hardly uses z, and eight
+    # draws per state estimate p(x) with heavy tails (measured: 0.89 +- 0.02 at T = 2,
+    # 0.94 +- 0.006 with 64 draws); the mirrored prior's own normalisation is
+    # tests/test_prior.py's
     model = VAE(**{**SMALL, "decoder": decoder}, condition="temperature", t_center=2.5,
-                t_scale=0.5, t_min=2.0, t_max=3.0, kl_estimator="mc")
+                t_scale=0.5, t_min=2.0, t_max=3.0, kl_estimator="mc", prior_mirror=False)
     _fit_briefly(model, np.concatenate(xs).astype("float32"),
                  np.concatenate(ts).astype("float32"))
     for T in (2.0, 2.4, 3.0):                 # a temperature between the trained ones too

@@ -165,6 +165,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("kl_estimator", "analytic", "str", "closed-form KL (with a flow: closed form "
            "for the Gaussian base plus a sampled flow correction; not with --prior maf) or "
            "the one-sample Monte Carlo estimate", KL_ESTIMATORS),
+    Option("prior_mirror", True, "off", "a conditioned model's prior with two free "
+           "components instead of two mirror images of each other (a centre, plus and "
+           "minus a half-separation, one variance, equal weights)", flag="--prior-free"),
+    Option("prior_fit", 1000, "int", "after training, fit the prior p(z|T) of a model "
+           "conditioned on temperature to the codes of the training rows for this many "
+           "steps (0: keep the prior training left)", low=0, high=10**6),
     # optimisation and data
     Option("epochs", 20, "int", "passes over the training split", low=1, high=_EPOCHS),
     Option("batch_size", 128, "int", "configurations per step", low=1, high=2**20),

@@ -47,19 +47,18 @@ import weakref
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from isingvae import _validate as _v
 from isingvae.errors import InputError
-from isingvae.models.conditioning import PRIOR_COMPONENTS, Conditioning
+from isingvae.models.conditioning import Conditioning
 from isingvae.models.decoding import Decoding
 from isingvae.models.densities import (
     LOG_2PI,
     gaussian_kl,
 )
 from isingvae.models.flows import FLOW_KINDS, MAFPrior, PosteriorFlow
-from isingvae.models.networks import build_encoder, mlp
+from isingvae.models.networks import build_encoder
 from isingvae.models.objective import TRAIN_NOISE, VALIDATION_NOISE, Objective
 from isingvae.models.options import (
     CONDITIONS,
@@ -75,8 +74,9 @@ __all__ = ["TRAIN_NOISE", "VAE", "VALIDATION_NOISE", "compiled"]
 
 _D = MODEL_DEFAULTS
 #: settings a model saved before the key existed was built with (0.1.0 wrote no decoder:
-#: its models are factorised; before the local last stage, every stage used the network)
-SAVED_BEFORE_KEY = {"decoder": "factorized", "local_terms": False}
+#: its models are factorised; before the local last stage, every stage used the network;
+#: before the mirrored prior, the prior's two components were free)
+SAVED_BEFORE_KEY = {"decoder": "factorized", "local_terms": False, "prior_mirror": False}
 
 
 def compiled(model, method: str):
@@ -137,6 +137,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         t_scale: float = 1.0,
         t_min: float | None = None,
         t_max: float | None = None,
+        prior_mirror: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -190,18 +191,8 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
         if self.prior_kind == "maf":
             self.prior_flow = MAFPrior(self.latent_dim, self.prior_depth, name="prior_flow")
             self.prior_flow.build()
-        self.prior_net = None
-        self.prior_components = PRIOR_COMPONENTS
-        if self.conditioned:
-            k, d = self.prior_components, self.latent_dim
-            self.prior_net = mlp(1, 32, k * (1 + 2 * d), self.activation, "prior_net")
-            # start from equal weights and unit variances at every T, with the components'
-            # means apart (identical components would stay identical)
-            last = self.prior_net.get_layer("out")
-            last.kernel.assign(tf.zeros_like(last.kernel))
-            bias = np.zeros((k, 2 * d), np.float32)
-            bias[:, :d] = np.random.default_rng(self.noise_seed).normal(0.0, 0.5, (k, d))
-            last.bias.assign(np.concatenate([np.zeros(k, np.float32), bias.ravel()]))
+        self.prior_mirror = bool(prior_mirror)
+        self.prior_net = self._build_prior_net() if self.conditioned else None
         self._build_networks()
         self._init_trackers()
         self.built = True       # encoder and decoder are functional models, built above
@@ -239,7 +230,7 @@ class VAE(Conditioning, Decoding, Objective, keras.Model):
             "decoder_width": self.decoder_width, "decoder_depth": self.decoder_depth,
             "local_terms": self.local_terms,
             "condition": self.condition, "t_center": self.t_center, "t_scale": self.t_scale,
-            "t_min": t_min, "t_max": t_max,
+            "t_min": t_min, "t_max": t_max, "prior_mirror": self.prior_mirror,
         }
 
     # ------------------------------------------------------------ the posterior

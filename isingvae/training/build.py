@@ -76,6 +76,7 @@ def build_model(config, L: int, steps_per_epoch: int, temperatures=None):
                        t_std=scale["t_scale"], **flows, **common)
     if conditions_on_temperature(config, temps):      # a mixture prior: the Monte Carlo KL
         return VAE(condition="temperature", **temperature_scale(temps),
+                   prior_mirror=config.prior_mirror,
                    **{**flows, **common, "kl_estimator": "mc"})
     return VAE(**flows, **common)
 

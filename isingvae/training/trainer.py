@@ -75,6 +75,33 @@ def learning_rate(config, steps_per_epoch: int):
         config.learning_rate, decay_steps=max(1, steps_per_epoch * config.epochs))
 
 
+#: posterior draws per training configuration that the prior is fitted to
+PRIOR_FIT_DRAWS = 4
+
+
+def fit_prior(model, rows, config) -> tuple[float, float]:
+    """Fit a conditional model's prior p(z|T) to :data:`PRIOR_FIT_DRAWS` posterior
+    draws of every training configuration (and of its spin flip when the field is 0, as
+    training augments), ``config.prior_fit`` steps (:meth:`VAE.fit_prior`); returns the
+    codes' mean ``-log p(z|T)`` before and after."""
+    import tensorflow as tf
+
+    x, temps = rows.x, rows.temperature
+    if rows.h == 0:
+        x, temps = np.concatenate([x, 1.0 - x]), np.concatenate([temps, temps])
+    fold = tf.random.experimental.stateless_fold_in
+    key = tf.constant(random.tf_key(config.seed, "prior-fit"), tf.int64)
+    codes, ts = [], []
+    for start in range(0, len(x), 1024):
+        inputs = model.with_temperature(x[start:start + 1024], temps[start:start + 1024])
+        z, _, _ = model.posterior_sample(inputs, PRIOR_FIT_DRAWS, fold(key, start))
+        codes.append(tf.reshape(z, [-1, model.latent_dim]))
+        t = model.standardize(temps[start:start + 1024])
+        ts.append(tf.reshape(tf.tile(t[None, :], [PRIOR_FIT_DRAWS, 1]), [-1, 1]))
+    return model.fit_prior(tf.concat(codes, 0), tf.concat(ts, 0), config.prior_fit,
+                           fold(key, -1))
+
+
 def _strategy(name: str):
     import tensorflow as tf
 
@@ -182,6 +209,12 @@ def _train(run, config, ds, parts, labels, verbose) -> TrainResult:
     else:   # killed after the last backup but before model.keras was written
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.backup_dir / "latest.weights.h5")
+    if config.prior_fit and getattr(model, "prior_net", None) is not None:
+        before, after = fit_prior(model, parts.train, config)
+        final.update(prior_nll_before=before, prior_nll_after=after)
+        if verbose:
+            print(f"prior p(z|T) fitted to the codes of the training rows: -log p(z|T) "
+                  f"{before:.3f} -> {after:.3f} nats", flush=True)
     seconds = time.perf_counter() - t0
     run.save_model(model)
     epochs_run = config.epochs - start
