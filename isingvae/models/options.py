@@ -168,7 +168,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("prior_mirror", True, "off", "a conditioned model's prior with two free "
            "components instead of two mirror images of each other (a centre, plus and "
            "minus a half-separation, one variance, equal weights)", flag="--prior-free"),
-    Option("prior_fit", 1000, "int", "after training, fit the prior p(z|T) of a model "
+    Option("prior_fit", 3000, "int", "after training, fit the prior p(z|T) of a model "
            "conditioned on temperature to the codes of the training rows for this many "
            "steps (0: keep the prior training left)", low=0, high=10**6),
     # optimisation and data

@@ -2,7 +2,7 @@
 
 What it does is a :class:`RunPlan`: the built-in :data:`DEFAULT` (the ``demo`` preset),
 another preset shipped as JSON in ``isingvae/run/presets/`` (:func:`preset`: ``quick``
-= :data:`QUICK`, a smoke test; ``study``, a study-sized plan of about 47 minutes on 2
+= :data:`QUICK`, a smoke test; ``study``, a study-sized plan of about 39 minutes on 2
 cores) or a plan file of the user's (:func:`read_plan`: JSON in the format of
 ``run.json``, keys left out taking the default's values).  Every value of a plan is
 checked when it is made and its memory before the job writes anything
