@@ -250,7 +250,7 @@ def test_readme_states_the_scale_of_the_job():
     assert scale.startswith("**Scale: a demonstration") and "** L = 16, 24, 32;" in scale
     assert "400 Monte Carlo configurations per temperature at 21 temperatures" in scale
     assert "6 models (3 VAEs, 1 per size, and 3 with a vib-phase head)" in scale
-    assert "trained for 3 epochs" in scale and "100 generated configurations" in scale
+    assert "trained for 4 epochs" in scale and "100 generated configurations" in scale
     two = _summary(_report([_row(1.6)]), None, replace(DEFAULT, ensemble=2))
     assert "9 models (6 VAEs, 2 per size, and 3 with a vib-phase head)" in two
     assert "--plan FILE" in scale and "study preset" in scale

@@ -170,7 +170,8 @@ OPTIONS: tuple[Option, ...] = (
            "minus a half-separation, one variance, equal weights)", flag="--prior-free"),
     Option("prior_fit", 3000, "int", "after training, fit the prior p(z|T) of a model "
            "conditioned on temperature to the codes of the training rows for this many "
-           "steps (0: keep the prior training left)", low=0, high=10**6),
+           "steps, at most 60 passes over them (0: keep the prior training left)", low=0,
+           high=10**6),
     # optimisation and data
     Option("epochs", 20, "int", "passes over the training split", low=1, high=_EPOCHS),
     Option("batch_size", 128, "int", "configurations per step", low=1, high=2**20),
