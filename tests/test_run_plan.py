@@ -48,12 +48,10 @@ def _write(path, text):
 def test_presets_are_the_built_in_plans_and_a_study():
     assert presets() == ("demo", "quick", "study")
     assert preset("demo") == DEFAULT and preset("quick") == QUICK
-    # QUICK as it was written in Python before it moved to quick.json (and a short fit of
-    # the prior since)
+    # QUICK as it was written in Python before it moved to quick.json
     assert QUICK == RunPlan(
         sizes=(8, 12), temperatures=(1.6, 2.0, 2.2, 2.35, 2.6, 3.0), samples=128, chains=8,
-        epochs=3, train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64,
-                         "prior_fit": 500},
+        epochs=3, train={"filters": (4, 8), "units": (16,), "latent_dim": 4, "batch_size": 64},
         head={"head": "vib-phase", "decoder": "factorized", "epochs": 8}, iw_samples=10,
         analysis_samples=120, bootstrap=20, thermo_samples=200, ensemble=2)
     study = preset("study")

@@ -16,10 +16,10 @@ that sees ``x`` also sees ``T``.  It conditions
   configurations form two humps, one per sign of the magnetization: a single Gaussian
   spread over both puts prior mass between them, where the decoder makes disordered,
   domain-walled configurations (measured: energies 6 to 10 % too high below
-  :math:`T_c`).  With ``prior_mirror`` (the default) the two are mirror images,
-  :math:`\mu_2 = -\mu_1` and :math:`\sigma_2 = \sigma_1`, as the global spin flip
-  :math:`x \to -x` asks of a code that is odd in it; their weights stay free (a
-  field breaks the symmetry).  Free components can settle with one of them dead and
+  :math:`T_c`).  With ``prior_mirror`` (the default) the two are mirror images about a
+  learned centre, :math:`\mu_{1,2} = c(t) \pm a(t)` with one variance and equal weights,
+  as the global spin flip :math:`x \to -x` asks of a code that is odd in it up to a
+  shift.  Free components can settle with one of them dead and
   the other stretched over both humps, the same hole in the middle (measured at L = 32
   after 3 to 8 epochs: weights 1.00 and 0.00, a standard deviation of 5.1 over humps at
   :math:`\pm 3.8`; energies of samples below :math:`T_c` 4 to 6 % above Kaufman's
@@ -137,11 +137,13 @@ class Conditioning:
         params = tf.reshape(out[..., k:], tf.concat([tf.shape(out)[:-1], [k, 2 * d]], 0))
         return logits, params[..., :d], params[..., d:]
 
-    def fit_prior(self, z, t, steps: int, seed, batch_size: int = 1024,
+    def fit_prior(self, z, t, steps: int, seed, passes: int | None = None,
+                  batch_size: int = 1024,
                   learning_rate: float = 3e-2) -> tuple[float, float]:
         """Fit the prior p(z|T) alone, by maximum likelihood, to codes ``z`` ``(n, d)`` at
-        standardised temperatures ``t`` ``(n, 1)``: ``steps`` Adam steps on minibatches
-        drawn with the stateless ``seed``, the step size decaying from ``learning_rate``
+        standardised temperatures ``t`` ``(n, 1)``: ``steps`` Adam steps (at most
+        ``passes`` passes over the codes) on minibatches drawn with the stateless
+        ``seed``, the step size decaying from ``learning_rate``
         to 0 (cosine).  Returns the mean ``-log p(z|T)`` of all codes before and after, in
         nats; a fit that does not lower it is not kept.
 
@@ -153,6 +155,8 @@ class Conditioning:
         import keras
 
         z, t = tf.convert_to_tensor(z, tf.float32), tf.convert_to_tensor(t, tf.float32)
+        if passes is not None:
+            steps = min(steps, passes * -(-int(z.shape[0]) // batch_size))
         # fitted on a copy, whose variables belong to no distribution strategy, and
         # copied back
         net = keras.models.clone_model(self.prior_net)
@@ -164,9 +168,7 @@ class Conditioning:
         n = tf.shape(z)[0]
 
         def nll(zb, tb):
-            logits, means, log_vars = self._prior_mixture(tb, net)
-            per = gaussian_log_prob(zb[:, None, :], means, log_vars)
-            return -tf.reduce_mean(tf.reduce_logsumexp(logits + per, axis=-1))
+            return -tf.reduce_mean(self._mixture_log_prob(zb, tb, net))
 
         @tf.function
         def step(i):
@@ -200,10 +202,15 @@ class Conditioning:
         if self.prior_flow is not None:
             return self.prior_flow.log_prob(z)
         if self.conditioned:
-            logits, means, log_vars = self._prior_mixture(self._t(x))
-            per = gaussian_log_prob(z[..., None, :], means, log_vars)      # (..., B, K)
-            return tf.reduce_logsumexp(logits + per, axis=-1)
+            return self._mixture_log_prob(z, self._t(x))
         return standard_normal_log_prob(z)
+
+    def _mixture_log_prob(self, z, t, net=None):
+        """log p(z|T) of latents ``(..., B, d)`` at standardised temperatures ``t``
+        ``(B, 1)``, from the prior's network or from ``net``, a copy of it."""
+        logits, means, log_vars = self._prior_mixture(t, net)
+        per = gaussian_log_prob(z[..., None, :], means, log_vars)      # (..., B, K)
+        return tf.reduce_logsumexp(logits + per, axis=-1)
 
     def prior_sample(self, n: int, seed, temperature=None):
         """``n`` latents from the prior p(z) (p(z|T) at ``temperature``): ``(n, d)``."""

@@ -77,19 +77,18 @@ def learning_rate(config, steps_per_epoch: int):
 
 #: posterior draws per training configuration that the prior is fitted to
 PRIOR_FIT_DRAWS = 4
-#: the fit stops after this many passes over the codes if ``prior_fit`` steps are more
-#: (minibatches of 1024; the main job's 3000 steps are 57 passes at 400 configurations
-#: per temperature, where 10000 steps gained 0.02 nats more)
-PRIOR_FIT_PASSES = 60
 
 
 def fit_prior(model, rows, config) -> tuple[float, float]:
     """Fit a conditional model's prior p(z|T) to :data:`PRIOR_FIT_DRAWS` posterior
     draws of every training configuration (and of its spin flip when the field is 0, as
-    training augments), ``config.prior_fit`` steps or :data:`PRIOR_FIT_PASSES` passes over
-    the codes, whichever is fewer (:meth:`VAE.fit_prior`); returns the codes' mean
-    ``-log p(z|T)`` before and after."""
+    training augments), ``config.prior_fit`` steps or
+    :data:`~isingvae.models.options.PRIOR_FIT_PASSES` passes over the codes, whichever is
+    fewer (:meth:`VAE.fit_prior`); returns the codes' mean ``-log p(z|T)`` before and
+    after."""
     import tensorflow as tf
+
+    from isingvae.models.options import PRIOR_FIT_PASSES
 
     x, temps = rows.x, rows.temperature
     if rows.h == 0:
@@ -103,8 +102,8 @@ def fit_prior(model, rows, config) -> tuple[float, float]:
         codes.append(tf.reshape(z, [-1, model.latent_dim]))
         t = model.standardize(temps[start:start + 1024])
         ts.append(tf.reshape(tf.tile(t[None, :], [PRIOR_FIT_DRAWS, 1]), [-1, 1]))
-    steps = min(config.prior_fit, PRIOR_FIT_PASSES * -(-len(x) * PRIOR_FIT_DRAWS // 1024))
-    return model.fit_prior(tf.concat(codes, 0), tf.concat(ts, 0), steps, fold(key, -1))
+    return model.fit_prior(tf.concat(codes, 0), tf.concat(ts, 0), config.prior_fit,
+                           fold(key, -1), passes=PRIOR_FIT_PASSES)
 
 
 def _strategy(name: str):
